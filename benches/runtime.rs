@@ -1,0 +1,88 @@
+//! Micro benchmarks of the runtime's hot paths, with raw corosensei as the floor.
+//!
+//! `cargo bench --bench runtime` (criterion). Each measurement reports time per
+//! operation: one yield (switch), one spawn + join, one timer, one raw resume+suspend.
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+
+/// Two greenlets ping-ponging with `yield_now`: time per yield.
+fn switch(c: &mut Criterion) {
+    c.bench_function("switch/yield_now ping-pong (per yield)", |b| {
+        b.iter_custom(|iters| {
+            let per = iters.div_ceil(2);
+            let t = Instant::now();
+            let a = greenhub::spawn(move || (0..per).for_each(|_| greenhub::yield_now()));
+            let b2 = greenhub::spawn(move || (0..per).for_each(|_| greenhub::yield_now()));
+            greenhub::joinall([&a, &b2]);
+            t.elapsed()
+        })
+    });
+}
+
+/// Raw corosensei resume + suspend (a pair): the floor for a switch.
+fn raw_corosensei(c: &mut Criterion) {
+    use corosensei_floor::*;
+    c.bench_function("floor/corosensei resume+suspend", |b| {
+        let mut co = new_coroutine();
+        b.iter(|| black_box(co.resume(())));
+    });
+}
+
+mod corosensei_floor {
+    use greenhub::raw::Generator;
+    /// A generator is a bare corosensei coroutine on a pooled stack.
+    pub fn new_coroutine() -> Generator<(), ()> {
+        Generator::new(|y, ()| loop {
+            y.suspend(());
+        })
+    }
+}
+
+/// Spawn 100k no-op greenlets, then join them all: time per greenlet.
+fn spawn_join(c: &mut Criterion) {
+    c.bench_function("spawn+join no-op (per greenlet, 100k batch)", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(100_000);
+                left -= n;
+                let t = Instant::now();
+                let gs: Vec<_> = (0..n).map(|_| greenhub::spawn(|| ())).collect();
+                greenhub::joinall(&gs);
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+}
+
+/// 100k greenlets sleeping at once (1 ms): time per greenlet, spawn to wake-up.
+fn timers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("timers");
+    g.sample_size(10);
+    g.bench_function("100k concurrent 1 ms sleeps (per greenlet)", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters.div_ceil(100_000) {
+                let t = Instant::now();
+                let gs: Vec<_> =
+                    (0..100_000).map(|_| greenhub::spawn(|| greenhub::sleep(Duration::from_millis(1)))).collect();
+                greenhub::joinall(&gs);
+                total += t.elapsed();
+            }
+            total / 100_000 * (iters.min(100_000) as u32)
+        })
+    });
+    g.bench_function("with_timeout that finishes in time", |b| {
+        b.iter(|| greenhub::with_timeout(Duration::from_secs(1), || black_box(1)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, switch, raw_corosensei, spawn_join, timers);
+criterion_main!(benches);

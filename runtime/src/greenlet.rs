@@ -1,0 +1,230 @@
+//! `Greenlet<T>`: the handle of a spawned greenlet.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::error::GreenletError;
+use crate::hub::{self, TimerGuard};
+use crate::task::{State, Task, Wait};
+
+/// A greenlet's id: unique among the greenlets of one thread's hub (greenlet zero, the
+/// thread itself, is 0).
+///
+/// ```
+/// let a = greenhub_runtime::spawn(|| ());
+/// let b = greenhub_runtime::spawn(|| ());
+/// assert_ne!(a.id(), b.id());
+/// assert_eq!(a.name(), format!("greenlet-{}", a.id()));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GreenletId(pub(crate) u64);
+
+impl GreenletId {
+    /// The id as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for GreenletId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Handle of a greenlet whose body returns `T`.
+///
+/// Dropping the handle does not stop the greenlet (it runs on, detached). The handle
+/// is `!Send`: a greenlet lives and dies on the thread of the hub that runs it.
+///
+/// ```
+/// let g = greenhub_runtime::spawn(|| 6 * 7);
+/// assert!(!g.ready()); // spawning never switches: it has not run yet
+/// g.join();
+/// assert!(g.ready() && g.successful());
+/// assert_eq!(g.value(), Some(42));
+/// assert_eq!(g.get(), Ok(42));
+/// ```
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(greenhub_runtime::spawn(|| ()));
+/// ```
+pub struct Greenlet<T> {
+    pub(crate) task: Rc<Task>,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for Greenlet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Greenlet")
+            .field("id", &self.task.id)
+            .field("name", &self.task.name())
+            .field("state", &self.task.state.get())
+            .finish()
+    }
+}
+
+impl<T: 'static> Greenlet<T> {
+    pub(crate) fn from_task(task: Rc<Task>) -> Greenlet<T> {
+        Greenlet { task, _value: PhantomData }
+    }
+
+    /// The greenlet's id.
+    ///
+    /// ```
+    /// let g = greenhub_runtime::spawn(|| ());
+    /// println!("spawned greenlet {}", g.id());
+    /// ```
+    pub fn id(&self) -> GreenletId {
+        GreenletId(self.task.id)
+    }
+
+    /// The name given with [`crate::Builder::name`], or `greenlet-<id>`.
+    ///
+    /// ```
+    /// let g = greenhub_runtime::Builder::new().name("worker-1").spawn(|| ());
+    /// assert_eq!(g.name(), "worker-1");
+    /// ```
+    pub fn name(&self) -> String {
+        self.task.name()
+    }
+
+    /// Waits until the greenlet has finished: with a value, a panic, or killed.
+    ///
+    /// ```
+    /// let g = greenhub_runtime::spawn(|| greenhub_runtime::sleep(std::time::Duration::from_millis(1)));
+    /// g.join();
+    /// assert!(g.ready());
+    /// ```
+    pub fn join(&self) {
+        join_task(&self.task, None);
+    }
+
+    /// Waits at most `timeout`; returns whether the greenlet has finished.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let g = greenhub_runtime::spawn(|| greenhub_runtime::sleep(Duration::from_secs(5)));
+    /// assert!(!g.join_timeout(Duration::from_millis(10)));
+    /// g.kill();
+    /// assert!(g.join_timeout(Duration::from_secs(1)));
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        join_task(&self.task, Instant::now().checked_add(timeout))
+    }
+
+    /// Whether the greenlet has finished.
+    ///
+    /// ```
+    /// let g = greenhub_runtime::spawn(|| ());
+    /// assert!(!g.ready());
+    /// g.join();
+    /// assert!(g.ready());
+    /// ```
+    pub fn ready(&self) -> bool {
+        self.task.state.get() == State::Done
+    }
+
+    /// Whether the greenlet finished with a value (not a panic, not killed).
+    ///
+    /// ```
+    /// let g = greenhub_runtime::spawn(|| ());
+    /// g.kill();
+    /// assert!(g.ready() && !g.successful());
+    /// ```
+    pub fn successful(&self) -> bool {
+        matches!(&*self.task.outcome.borrow(), Some(Ok(_)))
+    }
+
+    /// Asks the greenlet to die. One that has not started never runs; one that waits
+    /// unwinds from its wait (its destructors run) when the hub next resumes it; one
+    /// that has finished is left alone. Does not wait: use [`Greenlet::join`] for that.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let g = greenhub_runtime::spawn(|| greenhub_runtime::sleep(Duration::from_secs(60)));
+    /// greenhub_runtime::yield_now(); // let it start and park
+    /// g.kill();
+    /// assert_eq!(g.get(), Err(greenhub_runtime::GreenletError::Killed));
+    /// ```
+    pub fn kill(&self) {
+        hub::with(|h| h.kill(&self.task));
+    }
+
+    /// Waits for the greenlet, then gives its outcome.
+    ///
+    /// ```
+    /// let g = greenhub_runtime::spawn(|| String::from("done"));
+    /// assert_eq!(g.get().unwrap(), "done");
+    /// ```
+    pub fn get(self) -> Result<T, GreenletError> {
+        self.join();
+        let outcome = self.task.outcome.borrow_mut().take();
+        match outcome {
+            Some(Ok(value)) => match value.downcast::<T>() {
+                Ok(v) => Ok(*v),
+                Err(_) => unreachable!("a greenlet's value has its handle's type"),
+            },
+            Some(Err(e)) => Err(e),
+            None => unreachable!("a finished greenlet has an outcome"),
+        }
+    }
+
+    /// The value, once the greenlet has finished successfully (does not wait).
+    ///
+    /// ```
+    /// let g = greenhub_runtime::spawn(|| vec![1, 2]);
+    /// assert_eq!(g.value(), None);
+    /// g.join();
+    /// assert_eq!(g.value(), Some(vec![1, 2]));
+    /// ```
+    pub fn value(&self) -> Option<T>
+    where
+        T: Clone,
+    {
+        match &*self.task.outcome.borrow() {
+            Some(Ok(v)) => v.downcast_ref::<T>().cloned(),
+            _ => None,
+        }
+    }
+
+    /// The error, once the greenlet has panicked or been killed (does not wait).
+    ///
+    /// ```
+    /// let g = greenhub_runtime::spawn(|| ());
+    /// g.kill();
+    /// assert_eq!(g.error(), Some(greenhub_runtime::GreenletError::Killed));
+    /// ```
+    pub fn error(&self) -> Option<GreenletError> {
+        match &*self.task.outcome.borrow() {
+            Some(Err(e)) => Some(e.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Waits until `task` is done or `deadline` passes; returns whether it is done.
+pub(crate) fn join_task(task: &Rc<Task>, deadline: Option<Instant>) -> bool {
+    if task.state.get() == State::Done {
+        return true;
+    }
+    hub::with(|h| loop {
+        if task.state.get() == State::Done {
+            return true;
+        }
+        if Rc::ptr_eq(&h.current(), task) {
+            panic!("greenhub: a greenlet cannot join itself (it would wait forever)");
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        let token = h.token();
+        let _joining = task.joiners.push(token.clone());
+        let _timer = TimerGuard::wake_at(h, deadline, &token);
+        drop(token);
+        h.park(Wait::Join(task.id, deadline));
+    })
+}

@@ -1,0 +1,127 @@
+//! greenhub's core runtime: greenlets on a per-thread hub.
+//!
+//! Code in the plain blocking style runs as cheap green threads ("greenlets"); every
+//! call that would block ([`sleep`], [`Greenlet::join`], [`wait_readable`], a queue,
+//! a lock) parks the greenlet and switches to the next ready one through the thread's
+//! *hub*. The thread's own stack is greenlet zero: when it blocks, it runs the hub.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use greenhub_runtime::{joinall, sleep, spawn};
+//!
+//! // gevent: gevent.joinall([gevent.spawn(task, i) for i in range(10)])
+//! let t = Instant::now();
+//! let tasks: Vec<_> = (0..10)
+//!     .map(|i| spawn(move || { sleep(Duration::from_millis(100)); i }))
+//!     .collect();
+//! joinall(&tasks);
+//! assert!(t.elapsed() < Duration::from_millis(900)); // all ten slept at once
+//! assert_eq!(tasks.into_iter().map(|g| g.get().unwrap()).sum::<i32>(), 45);
+//! ```
+//!
+//! Users normally depend on the facade crate `greenhub`, which re-exports this one.
+
+mod builder;
+mod coro;
+mod error;
+mod greenlet;
+mod hub;
+mod join;
+mod panic;
+mod park;
+pub mod raw;
+mod reactor;
+mod remote;
+mod sleep;
+mod stack;
+mod task;
+pub mod threadpool;
+mod timeout;
+mod timer;
+
+pub use builder::{spawn, spawn_later, Builder};
+pub use error::{GreenletError, TimedOut};
+pub use greenlet::{Greenlet, GreenletId};
+pub use join::{joinall, joinall_timeout, killall, Join};
+pub use reactor::{deregister, wait_readable, wait_writable, Registration};
+pub use sleep::{sleep, yield_now};
+pub use stack::{guard_method as stack_guard_method, stack_slabs, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+pub use timeout::with_timeout;
+
+/// Runs this thread's hub until no greenlet is left (from inside a greenlet: until it
+/// is the only one left).
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// let done = Rc::new(Cell::new(0));
+/// for _ in 0..3 {
+///     let d = done.clone();
+///     greenhub_runtime::spawn(move || d.set(d.get() + 1)); // handles dropped: detached
+/// }
+/// greenhub_runtime::run();
+/// assert_eq!(done.get(), 3);
+/// ```
+///
+/// # Panics
+/// With a LoopExit message if the remaining greenlets wait on something that can never
+/// happen.
+pub fn run() {
+    hub::with(|h| h.run_all())
+}
+
+/// The running greenlet's name; `None` outside a greenlet (on the thread's own stack).
+///
+/// ```
+/// assert_eq!(greenhub_runtime::current_name(), None);
+/// let g = greenhub_runtime::spawn(greenhub_runtime::current_name);
+/// let name = g.name();
+/// assert_eq!(g.get(), Ok(Some(name)));
+/// ```
+pub fn current_name() -> Option<String> {
+    hub::with(|h| h.current_identity()).map(|(_, name)| name)
+}
+
+/// Describes every live greenlet of this thread's hub: id, name, state (ready,
+/// running, parked) and what a parked one waits on (gevent's `print_run_info`).
+///
+/// ```
+/// let g = greenhub_runtime::Builder::new().name("sleeper")
+///     .spawn(|| greenhub_runtime::sleep(std::time::Duration::from_secs(60)));
+/// greenhub_runtime::yield_now();
+/// let d = greenhub_runtime::dump();
+/// assert!(d.contains("sleeper: parked on sleep"), "{d}");
+/// g.kill();
+/// ```
+pub fn dump() -> String {
+    hub::with(|h| h.dump())
+}
+
+/// Counters of this thread's hub (for tests and diagnostics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HubStats {
+    /// Live greenlets (greenlet zero not counted).
+    pub greenlets: usize,
+    /// Entries in the run queue.
+    pub ready: usize,
+    /// Armed timers.
+    pub timers: usize,
+    /// Timer slots ever allocated (stays flat when timers are cancelled and re-armed).
+    pub timer_slots: usize,
+    /// Waits parked on fds.
+    pub io_waits: usize,
+    /// Fds registered with the hub's poller.
+    pub registered_fds: usize,
+    /// Threadpool jobs whose completion has not come back.
+    pub threadpool_jobs: usize,
+}
+
+/// This thread's hub counters.
+///
+/// ```
+/// let s = greenhub_runtime::stats();
+/// assert_eq!(s.greenlets, 0);
+/// ```
+pub fn stats() -> HubStats {
+    hub::with(|h| h.stats())
+}

@@ -1,0 +1,309 @@
+//! Greenlet stacks: carved from large slabs, guarded, pooled per thread.
+//!
+//! A stack is `size` usable bytes above one guard page. Stacks are carved from slabs of
+//! several megabytes mapped with `MAP_NORESERVE` (only touched pages cost memory) and
+//! `MADV_NOHUGEPAGE` (a 2 MiB huge page behind a 4 KiB stack top would multiply RSS).
+//! Guard pages are installed with `madvise(MADV_GUARD_INSTALL)` where the kernel has it
+//! (Linux >= 6.13): it splits no mapping, so a million stacks stay far below
+//! `vm.max_map_count`. Older kernels fall back to `mprotect(PROT_NONE)`, which costs
+//! a mapping split (two VMAs) per stack, like corosensei's `DefaultStack`.
+//!
+//! Slabs are never unmapped: a finished greenlet's stack returns to its thread's free
+//! list (LIFO, so the next spawn gets cache-warm memory and makes no syscall). A
+//! thread that exits hands its free stacks to a process-wide list that other threads
+//! draw from. Free stacks beyond [`HOT_STACKS`] per size are returned to the kernel
+//! with `MADV_DONTNEED` (their address range stays reserved for reuse).
+
+use std::cell::RefCell;
+use std::io;
+use std::ptr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Mutex;
+
+use corosensei::stack::{Stack, StackPointer};
+
+/// Default usable stack size of a greenlet: 256 KiB.
+///
+/// Only the pages a greenlet touches cost memory (typically one or two), so the size
+/// is a limit, not a cost. 256 KiB is deep enough for ordinary Rust (`std::io::copy`'s
+/// 8 KiB buffer, TLS handshakes, DNS parsing, recursive parsers) where 16-64 KiB stacks
+/// overflow in practice; [`crate::Builder::stack_size`] chooses another size.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// Smallest usable stack size accepted (smaller requests are rounded up).
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+
+/// Free stacks per size kept warm by a thread; more are released with `MADV_DONTNEED`.
+const HOT_STACKS: usize = 1024;
+
+/// Target bytes of one slab; a slab holds at least one stack.
+const SLAB_BYTES: usize = 32 * 1024 * 1024;
+
+/// `madvise` advice installing a guard region (Linux 6.13); not yet in the libc crate.
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+const GUARD_UNKNOWN: u8 = 0;
+const GUARD_MADVISE: u8 = 1;
+const GUARD_MPROTECT: u8 = 2;
+/// How guard pages are installed on this kernel, found out by the first slab.
+static GUARD_METHOD: AtomicU8 = AtomicU8::new(GUARD_UNKNOWN);
+
+/// Slabs mapped by this process so far.
+static SLABS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Free stacks given back by threads that exited, by usable size.
+static ORPHANS: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+
+thread_local! {
+    static POOL: RefCell<Pool> = const { RefCell::new(Pool { classes: Vec::new() }) };
+}
+
+/// The system page size.
+pub(crate) fn page_size() -> usize {
+    use std::sync::atomic::AtomicUsize;
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    let p = PAGE.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let p = if p > 0 { p as usize } else { 4096 };
+    PAGE.store(p, Ordering::Relaxed);
+    p
+}
+
+/// Rounds a requested size to the usable size of its class (a page multiple).
+pub(crate) fn class_size(requested: usize) -> usize {
+    let page = page_size();
+    requested.max(MIN_STACK_SIZE).div_ceil(page) * page
+}
+
+/// A greenlet stack. Dropping it returns it to the current thread's pool.
+pub(crate) struct PooledStack {
+    /// Highest address (the stack grows down from here).
+    top: usize,
+    /// Usable bytes below `top`; the guard page lies below those.
+    size: usize,
+}
+
+impl std::fmt::Debug for PooledStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledStack").field("top", &format_args!("{:#x}", self.top)).field("size", &self.size).finish()
+    }
+}
+
+impl PooledStack {
+    /// Takes a stack of at least `size` usable bytes from the pool, carving a new slab if
+    /// the pool is empty.
+    pub(crate) fn take(size: usize) -> io::Result<PooledStack> {
+        let size = class_size(size);
+        let hit = POOL.try_with(|p| p.borrow_mut().pop(size)).ok().flatten();
+        let top = match hit {
+            Some(top) => top,
+            None => refill(size)?,
+        };
+        Ok(PooledStack { top, size })
+    }
+
+    /// Usable size in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Whether `addr` lies in this stack's guard page.
+    #[allow(dead_code)]
+    pub(crate) fn guard_contains(&self, addr: usize) -> bool {
+        let low = self.top - self.size;
+        addr < low && addr >= low - page_size()
+    }
+}
+
+impl Drop for PooledStack {
+    fn drop(&mut self) {
+        let (top, size) = (self.top, self.size);
+        let kept = POOL.try_with(|p| p.borrow_mut().push(size, top)).is_ok();
+        if !kept {
+            // The thread's pool is gone (thread exit): give the stack to other threads.
+            ORPHANS.lock().unwrap_or_else(|e| e.into_inner()).push((size, top));
+        }
+    }
+}
+
+// SAFETY: `top` is page aligned (hence aligned to STACK_ALIGNMENT) and `size` usable bytes
+// below it are mapped read-write, with a guard page below them that faults on access.
+// The memory is owned exclusively by this value until it is dropped back into the pool.
+unsafe impl Stack for PooledStack {
+    #[inline]
+    fn base(&self) -> StackPointer {
+        StackPointer::new(self.top).expect("stack top is never null")
+    }
+
+    #[inline]
+    fn limit(&self) -> StackPointer {
+        StackPointer::new(self.top - self.size - page_size()).expect("stack limit is never null")
+    }
+}
+
+/// Per-thread free stacks, by size class.
+struct Pool {
+    classes: Vec<Class>,
+}
+
+struct Class {
+    size: usize,
+    free: Vec<usize>,
+}
+
+impl Pool {
+    fn class(&mut self, size: usize) -> &mut Class {
+        let i = match self.classes.iter().position(|c| c.size == size) {
+            Some(i) => i,
+            None => {
+                self.classes.push(Class { size, free: Vec::new() });
+                self.classes.len() - 1
+            }
+        };
+        &mut self.classes[i]
+    }
+
+    fn pop(&mut self, size: usize) -> Option<usize> {
+        self.class(size).free.pop()
+    }
+
+    fn push(&mut self, size: usize, top: usize) {
+        let class = self.class(size);
+        if class.free.len() >= HOT_STACKS {
+            release(top, size);
+        }
+        class.free.push(top);
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
+        for class in self.classes.drain(..) {
+            orphans.extend(class.free.into_iter().map(|top| (class.size, top)));
+        }
+    }
+}
+
+/// Gives the kernel back the memory of a free stack, keeping its address range.
+fn release(top: usize, size: usize) {
+    // SAFETY: [top - size, top) is the usable part of a free stack of ours, mapped
+    // read-write; nothing refers to its contents any more.
+    unsafe {
+        libc::madvise((top - size) as *mut libc::c_void, size, libc::MADV_DONTNEED);
+    }
+}
+
+/// Fills this thread's pool for `size`, from orphans or a new slab; returns one stack.
+#[cold]
+fn refill(size: usize) -> io::Result<usize> {
+    {
+        let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = orphans.iter().position(|&(s, _)| s == size) {
+            return Ok(orphans.swap_remove(i).1);
+        }
+    }
+    let mut tops = carve_slab(size)?;
+    let first = tops.pop().expect("a slab holds at least one stack");
+    let _ = POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        let class = p.class(size);
+        // Lowest addresses last, so they are handed out first.
+        class.free.extend(tops.into_iter().rev());
+    });
+    Ok(first)
+}
+
+/// Maps a slab and installs one guard page per stack; returns the stacks' tops.
+fn carve_slab(size: usize) -> io::Result<Vec<usize>> {
+    let page = page_size();
+    let stride = size + page;
+    let count = (SLAB_BYTES / stride).max(1);
+    let len = stride * count;
+    // SAFETY: an anonymous private mapping at an address of the kernel's choosing
+    // aliases nothing.
+    let base = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    let base = base as usize;
+    SLABS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: the range was just mapped by us. Failure only means huge pages stay
+    // possible, which costs memory but not correctness.
+    unsafe {
+        libc::madvise(base as *mut libc::c_void, len, libc::MADV_NOHUGEPAGE);
+    }
+    let mut tops = Vec::with_capacity(count);
+    for i in 0..count {
+        let guard = base + i * stride;
+        if let Err(e) = install_guard(guard, page) {
+            // SAFETY: unmapping the slab we mapped above; nothing uses it yet.
+            unsafe {
+                libc::munmap(base as *mut libc::c_void, len);
+            }
+            return Err(e);
+        }
+        tops.push(guard + stride);
+    }
+    Ok(tops)
+}
+
+/// Makes the page at `addr` fault on any access.
+fn install_guard(addr: usize, page: usize) -> io::Result<()> {
+    let method = GUARD_METHOD.load(Ordering::Relaxed);
+    if method != GUARD_MPROTECT {
+        // SAFETY: `addr` is a page of a slab we mapped and have not handed out.
+        let r = unsafe { libc::madvise(addr as *mut libc::c_void, page, MADV_GUARD_INSTALL) };
+        if r == 0 {
+            GUARD_METHOD.store(GUARD_MADVISE, Ordering::Relaxed);
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if method == GUARD_MADVISE || err.raw_os_error() != Some(libc::EINVAL) {
+            return Err(err);
+        }
+        GUARD_METHOD.store(GUARD_MPROTECT, Ordering::Relaxed);
+    }
+    // SAFETY: as above; the page becomes inaccessible.
+    let r = unsafe { libc::mprotect(addr as *mut libc::c_void, page, libc::PROT_NONE) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// How guard pages are installed: `"madvise"`, `"mprotect"` or `"unknown"` (no slab yet).
+pub fn guard_method() -> &'static str {
+    match GUARD_METHOD.load(Ordering::Relaxed) {
+        GUARD_MADVISE => "madvise",
+        GUARD_MPROTECT => "mprotect",
+        _ => "unknown",
+    }
+}
+
+/// Number of stack slabs this process has mapped so far. After warm-up, spawning
+/// reuses pooled stacks and this number stays put: a spawn makes no `mmap`.
+///
+/// ```
+/// let _ = greenhub_runtime::spawn(|| ()).get();
+/// let before = greenhub_runtime::stack_slabs();
+/// for _ in 0..10 { let _ = greenhub_runtime::spawn(|| ()).get(); }
+/// assert_eq!(greenhub_runtime::stack_slabs(), before);
+/// ```
+pub fn stack_slabs() -> usize {
+    SLABS.load(Ordering::Relaxed)
+}

@@ -1,0 +1,175 @@
+//! A greenlet's private state, shared by its handle and the hub.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::os::fd::RawFd;
+use std::ptr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::coro::{Coro, HubYielder, Outcome};
+use crate::park::WaitQueue;
+use crate::timer::TimerKey;
+
+/// Where a greenlet is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// In the run queue.
+    Ready,
+    /// Executing (or, for greenlet zero, executing its own code).
+    Running,
+    /// Waiting for something to unpark it.
+    Parked,
+    /// Finished with an outcome.
+    Done,
+}
+
+/// What a parked greenlet waits for (shown by `dump()` and the LoopExit message).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Wait {
+    Nothing,
+    Sleep(Option<Instant>),
+    Start(Instant),
+    Join(u64, Option<Instant>),
+    Io {
+        fd: RawFd,
+        write: bool,
+        deadline: Option<Instant>,
+    },
+    Blocking,
+    Run,
+    #[allow(dead_code)] // used by the sync primitives
+    Sync(&'static str, Option<Instant>),
+}
+
+impl Wait {
+    /// A human description, with remaining time where there is a deadline.
+    pub(crate) fn describe(&self, now: Instant) -> String {
+        fn left(d: &Option<Instant>, now: Instant) -> String {
+            match d {
+                Some(d) => format!(", {} ms left", d.saturating_duration_since(now).as_millis()),
+                None => String::new(),
+            }
+        }
+        match self {
+            Wait::Nothing => "nothing".into(),
+            Wait::Sleep(None) => "sleep forever".into(),
+            Wait::Sleep(Some(d)) => format!("sleep ({} ms left)", d.saturating_duration_since(now).as_millis()),
+            Wait::Start(d) => format!("delayed start ({} ms left)", d.saturating_duration_since(now).as_millis()),
+            Wait::Join(id, d) => format!("join of greenlet-{id}{}", left(d, now)),
+            Wait::Io { fd, write, deadline } => {
+                format!("fd {fd} {}{}", if *write { "writable" } else { "readable" }, left(deadline, now))
+            }
+            Wait::Blocking => "a threadpool job".into(),
+            Wait::Run => "run() (all greenlets to finish)".into(),
+            Wait::Sync(what, d) => format!("{what}{}", left(d, now)),
+        }
+    }
+}
+
+/// A cancellation waiting to be thrown into a greenlet at its next resume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    None,
+    /// The `with_timeout` scope with this id expired.
+    Timeout(u64),
+    Kill,
+}
+
+impl Cancel {
+    /// Whether `self` should replace `current`: kill beats timeouts, and an outer
+    /// (older, smaller id) timeout beats an inner one, since it unwinds through it.
+    pub(crate) fn overrides(self, current: Cancel) -> bool {
+        match (self, current) {
+            (_, Cancel::Kill) => false,
+            (Cancel::Kill, _) => true,
+            (Cancel::Timeout(a), Cancel::Timeout(b)) => a < b,
+            (Cancel::Timeout(_), Cancel::None) => true,
+            (Cancel::None, _) => false,
+        }
+    }
+}
+
+/// Why a parked greenlet was made ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    None,
+    Timer,
+    Io,
+    Other,
+}
+
+/// A greenlet (or greenlet zero, the thread's own stack: id 0, no coroutine).
+pub(crate) struct Task {
+    pub(crate) id: u64,
+    pub(crate) name: Option<Box<str>>,
+    /// Index in the hub's live table.
+    pub(crate) slot: Cell<u32>,
+    pub(crate) state: Cell<State>,
+    /// Bumped each time the task becomes ready; tokens from older epochs are stale.
+    pub(crate) epoch: Cell<u32>,
+    pub(crate) started: Cell<bool>,
+    /// Taken out by the hub while the coroutine runs; `None` for greenlet zero and once done.
+    pub(crate) coro: Cell<Option<Coro>>,
+    pub(crate) yielder: Cell<*const HubYielder>,
+    pub(crate) cancel: Cell<Cancel>,
+    pub(crate) wait: Cell<Wait>,
+    pub(crate) woken: Cell<Wake>,
+    pub(crate) outcome: RefCell<Option<Outcome>>,
+    pub(crate) joiners: WaitQueue,
+    pub(crate) stack_size: usize,
+    /// The timer of a `spawn_later` greenlet that has not started.
+    pub(crate) start_timer: Cell<Option<TimerKey>>,
+    /// The raw greenlet running on this task's stack, if any (see `raw::Greenlet`).
+    pub(crate) raw_current: RefCell<Option<Rc<dyn Any>>>,
+}
+
+impl Task {
+    pub(crate) fn new(id: u64, name: Option<Box<str>>, stack_size: usize) -> Task {
+        Task {
+            id,
+            name,
+            slot: Cell::new(u32::MAX),
+            state: Cell::new(State::Running),
+            epoch: Cell::new(0),
+            started: Cell::new(false),
+            coro: Cell::new(None),
+            yielder: Cell::new(ptr::null()),
+            cancel: Cell::new(Cancel::None),
+            wait: Cell::new(Wait::Nothing),
+            woken: Cell::new(Wake::None),
+            outcome: RefCell::new(None),
+            joiners: WaitQueue::new(),
+            stack_size,
+            start_timer: Cell::new(None),
+            raw_current: RefCell::new(None),
+        }
+    }
+
+    /// Whether this is greenlet zero (the thread's own stack).
+    #[inline]
+    pub(crate) fn is_root(&self) -> bool {
+        self.id == 0
+    }
+
+    /// The greenlet's name: the given one, or `greenlet-<id>`.
+    pub(crate) fn name(&self) -> String {
+        match &self.name {
+            Some(n) => n.to_string(),
+            None if self.is_root() => "main".to_string(),
+            None => format!("greenlet-{}", self.id),
+        }
+    }
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.id)
+            .field("name", &self.name())
+            .field("state", &self.state.get())
+            .field("wait", &self.wait.get())
+            .finish()
+    }
+}
