@@ -30,11 +30,17 @@ impl fmt::Debug for Token {
 }
 
 impl Token {
+    /// Whether [`Token::unpark`] would wake the greenlet now.
+    #[inline]
+    pub(crate) fn can_unpark(&self) -> bool {
+        self.task.state.get() == State::Parked && self.task.epoch.get() == self.epoch
+    }
+
     /// Makes the greenlet ready if it is still parked in this token's wait.
     #[inline]
     pub(crate) fn unpark(&self, hub: &Hub, why: Wake) -> bool {
         let t = &self.task;
-        if t.state.get() == State::Parked && t.epoch.get() == self.epoch {
+        if self.can_unpark() {
             t.woken.set(why);
             hub.make_ready(t);
             true
@@ -75,32 +81,40 @@ impl WaitQueue {
         self.waiters.borrow().len()
     }
 
-    /// Whether nobody waits.
-    #[allow(dead_code)] // used by the sync primitives
-    pub(crate) fn is_empty(&self) -> bool {
-        self.waiters.borrow().is_empty()
+    /// Whether a waiter could be woken now.
+    pub(crate) fn has_live(&self) -> bool {
+        self.waiters.borrow().iter().any(|(_, t)| t.can_unpark())
     }
 
-    /// Wakes the first waiter that can still be woken; returns whether one was.
-    #[allow(dead_code)] // used by the sync primitives
+    /// Wakes the first waiter that can still be woken, removing it from the queue;
+    /// returns whether one was. Waiters that were already made ready by something else
+    /// (their timeout, a kill) stay registered: their own guard withdraws them, and so
+    /// they know they were *not* woken through this queue.
     pub(crate) fn wake_one(&self, hub: &Hub) -> bool {
-        loop {
-            let next = self.waiters.borrow_mut().pop_front();
-            match next {
-                None => return false,
-                Some((_, token)) => {
-                    if token.unpark(hub, Wake::Other) {
-                        return true;
-                    }
-                }
-            }
-        }
+        let token = {
+            let mut w = self.waiters.borrow_mut();
+            let Some(i) = w.iter().position(|(_, t)| t.can_unpark()) else { return false };
+            w.remove(i).expect("index from position").1
+        };
+        token.unpark(hub, Wake::Other)
     }
 
-    /// Wakes every waiter, in order; returns how many were woken.
+    /// Wakes every waiter that can be woken, in order; returns how many were woken.
     pub(crate) fn wake_all(&self, hub: &Hub) -> usize {
-        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
-        waiters.into_iter().filter(|(_, t)| t.unpark(hub, Wake::Other)).count()
+        let woken: Vec<Token> = {
+            let mut w = self.waiters.borrow_mut();
+            let mut woken = Vec::new();
+            w.retain(|(_, t)| {
+                if t.can_unpark() {
+                    woken.push(t.clone());
+                    false
+                } else {
+                    true
+                }
+            });
+            woken
+        };
+        woken.iter().filter(|t| t.unpark(hub, Wake::Other)).count()
     }
 
     fn remove(&self, key: u64) -> bool {
@@ -124,7 +138,6 @@ pub(crate) struct Waiting<'a> {
 
 impl Waiting<'_> {
     /// Withdraws the waiter now; returns `true` if it was still registered (not woken).
-    #[allow(dead_code)] // used by the sync primitives
     pub(crate) fn cancel(self) -> bool {
         let was = self.queue.remove(self.key);
         std::mem::forget(self);
@@ -142,4 +155,42 @@ impl fmt::Debug for Waiting<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Waiting({})", self.key)
     }
+}
+
+/// Parks the current task in `queue` until woken through it (`true`) or until
+/// `deadline` (`false`). If the task was woken through the queue but unwinds instead
+/// of returning (killed, or an outer timeout), `pass_on` runs, so that whatever the wake
+/// announced (an item, a permit) is not lost to the dead waiter.
+pub(crate) fn wait_in<F: FnOnce()>(
+    hub: &Hub,
+    queue: &WaitQueue,
+    what: &'static str,
+    deadline: Option<std::time::Instant>,
+    pass_on: F,
+) -> bool {
+    struct Guard<'a, F: FnOnce()> {
+        waiting: Option<Waiting<'a>>,
+        pass_on: Option<F>,
+    }
+    impl<F: FnOnce()> Drop for Guard<'_, F> {
+        fn drop(&mut self) {
+            if let Some(w) = self.waiting.take() {
+                if !w.cancel() {
+                    if let Some(f) = self.pass_on.take() {
+                        f();
+                    }
+                }
+            }
+        }
+    }
+    if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+        return false;
+    }
+    let token = hub.token();
+    let mut guard = Guard { waiting: Some(queue.push(token.clone())), pass_on: Some(pass_on) };
+    let _timer = crate::hub::TimerGuard::wake_at(hub, deadline, &token);
+    drop(token);
+    hub.park(crate::task::Wait::Sync(what, deadline));
+    guard.pass_on = None;
+    !guard.waiting.take().expect("set above").cancel()
 }

@@ -32,14 +32,9 @@ pub(crate) enum Wait {
     Sleep(Option<Instant>),
     Start(Instant),
     Join(u64, Option<Instant>),
-    Io {
-        fd: RawFd,
-        write: bool,
-        deadline: Option<Instant>,
-    },
+    Io { fd: RawFd, write: bool, deadline: Option<Instant> },
     Blocking,
     Run,
-    #[allow(dead_code)] // used by the sync primitives
     Sync(&'static str, Option<Instant>),
 }
 

@@ -1,0 +1,8 @@
+//! Groups of greenlets with an optional size limit: gevent.pool.
+
+mod group;
+#[allow(clippy::module_inception)]
+mod pool;
+
+pub use group::Group;
+pub use pool::{ImapUnordered, Pool};

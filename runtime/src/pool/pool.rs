@@ -1,0 +1,344 @@
+//! `Pool`: at most `n` greenlets at once (gevent.pool.Pool).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::builder::spawn;
+use crate::error::GreenletError;
+use crate::greenlet::Greenlet;
+use crate::hub;
+use crate::park::{wait_in, WaitQueue};
+use crate::queue::Queue;
+use crate::task::Task;
+
+struct Inner {
+    size: Option<usize>,
+    running: Cell<usize>,
+    members: RefCell<Vec<(u64, Option<Rc<Task>>)>>,
+    next_key: Cell<u64>,
+    slot_waiters: WaitQueue,
+    join_waiters: WaitQueue,
+}
+
+/// A set of greenlets of which at most `n` run at once: [`Pool::spawn`] waits for a
+/// free slot. A panic (or kill) in one member frees its slot and leaves the pool working.
+/// Cloning gives another handle to the same pool.
+///
+/// ```
+/// use greenhub_runtime::{pool::Pool, sleep};
+/// let pool = Pool::new(2);
+/// let doubled = pool.map(1..=5, |x: u32| { sleep(std::time::Duration::from_millis(1)); x * 2 });
+/// assert_eq!(doubled, [2, 4, 6, 8, 10]);
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    inner: Rc<Inner>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool").field("size", &self.inner.size).field("running", &self.inner.running.get()).finish()
+    }
+}
+
+/// Frees the member's slot when its greenlet ends (or is dropped unstarted).
+struct Member {
+    pool: Rc<Inner>,
+    key: u64,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let p = &self.pool;
+        p.running.set(p.running.get() - 1);
+        let empty = {
+            let mut m = p.members.borrow_mut();
+            m.retain(|(k, _)| *k != self.key);
+            m.is_empty()
+        };
+        hub::try_with(|h| {
+            p.slot_waiters.wake_one(h);
+            if empty {
+                p.join_waiters.wake_all(h);
+            }
+        });
+    }
+}
+
+impl Pool {
+    /// A pool running at most `size` greenlets at once (`size` 0 is taken as 1).
+    ///
+    /// ```
+    /// assert_eq!(greenhub_runtime::pool::Pool::new(3).free_count(), 3);
+    /// ```
+    pub fn new(size: usize) -> Pool {
+        Pool::with_size(Some(size.max(1)))
+    }
+
+    pub(crate) fn with_size(size: Option<usize>) -> Pool {
+        Pool {
+            inner: Rc::new(Inner {
+                size,
+                running: Cell::new(0),
+                members: RefCell::new(Vec::new()),
+                next_key: Cell::new(0),
+                slot_waiters: WaitQueue::new(),
+                join_waiters: WaitQueue::new(),
+            }),
+        }
+    }
+
+    /// Free slots (`usize::MAX` for an unbounded [`crate::pool::Group`]).
+    ///
+    /// ```
+    /// let pool = greenhub_runtime::pool::Pool::new(2);
+    /// let g = pool.spawn(|| ());
+    /// assert_eq!(pool.free_count(), 1);
+    /// g.join();
+    /// assert_eq!(pool.free_count(), 2);
+    /// ```
+    pub fn free_count(&self) -> usize {
+        match self.inner.size {
+            Some(n) => n.saturating_sub(self.inner.running.get()),
+            None => usize::MAX,
+        }
+    }
+
+    /// Number of greenlets in the pool (started or not, not finished).
+    ///
+    /// ```
+    /// let pool = greenhub_runtime::pool::Pool::new(2);
+    /// let _g = pool.spawn(|| ());
+    /// assert_eq!(pool.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner.running.get()
+    }
+
+    /// Whether the pool has no greenlet.
+    ///
+    /// ```
+    /// assert!(greenhub_runtime::pool::Pool::new(1).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Spawns `f` in the pool, first waiting (FIFO) while the pool is full.
+    ///
+    /// ```
+    /// let pool = greenhub_runtime::pool::Pool::new(1);
+    /// let a = pool.spawn(|| 1);
+    /// let b = pool.spawn(|| 2); // waits until `a` has finished
+    /// assert!(a.ready());
+    /// assert_eq!(b.get(), Ok(2));
+    /// ```
+    pub fn spawn<F, T>(&self, f: F) -> Greenlet<T>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let p = &self.inner;
+        if let Some(size) = p.size {
+            // FIFO: a newcomer also waits while earlier spawners wait for a slot.
+            let mut woken = false;
+            while p.running.get() >= size || (!woken && p.slot_waiters.has_live()) {
+                woken = hub::with(|h| {
+                    wait_in(h, &p.slot_waiters, "pool slot", None, || {
+                        if self.free_count() > 0 {
+                            hub::with(|h| p.slot_waiters.wake_one(h));
+                        }
+                    })
+                });
+            }
+        }
+        let key = p.next_key.get();
+        p.next_key.set(key + 1);
+        p.running.set(p.running.get() + 1);
+        p.members.borrow_mut().push((key, None));
+        let member = Member { pool: p.clone(), key };
+        let g = spawn(move || {
+            let _member = member;
+            f()
+        });
+        if let Some(entry) = p.members.borrow_mut().iter_mut().find(|(k, _)| *k == key) {
+            entry.1 = Some(g.task.clone());
+        }
+        g
+    }
+
+    /// Waits until every greenlet of the pool has finished.
+    ///
+    /// ```
+    /// let pool = greenhub_runtime::pool::Pool::new(4);
+    /// for _ in 0..8 { pool.spawn(|| greenhub_runtime::sleep(std::time::Duration::from_millis(1))); }
+    /// pool.join();
+    /// assert!(pool.is_empty());
+    /// ```
+    pub fn join(&self) {
+        self.join_until(None);
+    }
+
+    /// Waits at most `timeout`; returns whether the pool is empty.
+    ///
+    /// ```
+    /// let pool = greenhub_runtime::pool::Pool::new(1);
+    /// pool.spawn(|| greenhub_runtime::sleep(std::time::Duration::from_millis(50)));
+    /// assert!(!pool.join_timeout(std::time::Duration::from_millis(1)));
+    /// pool.kill();
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.join_until(Instant::now().checked_add(timeout))
+    }
+
+    fn join_until(&self, deadline: Option<Instant>) -> bool {
+        while !self.is_empty() {
+            if !hub::with(|h| wait_in(h, &self.inner.join_waiters, "pool join", deadline, || {})) {
+                return self.is_empty();
+            }
+        }
+        true
+    }
+
+    /// Kills every greenlet of the pool (without waiting; `join` to wait).
+    ///
+    /// ```
+    /// let pool = greenhub_runtime::pool::Pool::new(2);
+    /// pool.spawn(|| greenhub_runtime::sleep(std::time::Duration::from_secs(60)));
+    /// pool.kill();
+    /// pool.join();
+    /// ```
+    pub fn kill(&self) {
+        let tasks: Vec<Rc<Task>> = self.inner.members.borrow().iter().filter_map(|(_, t)| t.clone()).collect();
+        hub::with(|h| tasks.iter().for_each(|t| h.kill(t)));
+    }
+
+    /// Runs `f` on every item in the pool; returns the results in input order.
+    ///
+    /// # Panics
+    /// If `f` panicked for an item (the panic is reported by the hub when it happens and
+    /// resumed here; the pool itself stays usable).
+    ///
+    /// ```
+    /// let pool = greenhub_runtime::pool::Pool::new(3);
+    /// assert_eq!(pool.map(vec!["a", "bb"], |s: &str| s.len()), [1, 2]);
+    /// ```
+    pub fn map<I, F, T>(&self, items: I, f: F) -> Vec<T>
+    where
+        I: IntoIterator,
+        I::Item: 'static,
+        F: Fn(I::Item) -> T + 'static,
+        T: 'static,
+    {
+        let f = Rc::new(f);
+        let handles: Vec<Greenlet<T>> = items
+            .into_iter()
+            .map(|item| {
+                let f = f.clone();
+                self.spawn(move || f(item))
+            })
+            .collect();
+        handles.into_iter().map(|g| unwrap_outcome(g.get())).collect()
+    }
+
+    /// Runs `f` on every item in the pool; yields the results as they complete.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = greenhub_runtime::pool::Pool::new(3);
+    /// let done: Vec<u64> = pool
+    ///     .imap_unordered(vec![30u64, 10, 20], |ms| { greenhub_runtime::sleep(Duration::from_millis(ms)); ms })
+    ///     .collect();
+    /// assert_eq!(done, [10, 20, 30]);
+    /// ```
+    pub fn imap_unordered<I, F, T>(&self, items: I, f: F) -> ImapUnordered<I::IntoIter, F, T>
+    where
+        I: IntoIterator,
+        I::Item: 'static,
+        F: Fn(I::Item) -> T + 'static,
+        T: 'static,
+    {
+        ImapUnordered {
+            pool: self.clone(),
+            items: Some(items.into_iter()),
+            f: Rc::new(f),
+            results: Rc::new(Queue::unbounded()),
+            in_flight: 0,
+        }
+    }
+}
+
+fn unwrap_outcome<T>(r: Result<T, GreenletError>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("a pooled greenlet failed: {e}"),
+    }
+}
+
+/// Iterator of [`Pool::imap_unordered`]: results in completion order.
+pub struct ImapUnordered<It, F, T> {
+    pool: Pool,
+    items: Option<It>,
+    f: Rc<F>,
+    results: Rc<Queue<Result<T, GreenletError>>>,
+    in_flight: usize,
+}
+
+impl<It, F, T> fmt::Debug for ImapUnordered<It, F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImapUnordered").field("in_flight", &self.in_flight).finish()
+    }
+}
+
+/// Reports a task's result, or its failure if it unwinds first.
+struct Report<T: 'static> {
+    results: Rc<Queue<Result<T, GreenletError>>>,
+    sent: bool,
+}
+
+impl<T: 'static> Drop for Report<T> {
+    fn drop(&mut self) {
+        if !self.sent {
+            let why = if std::thread::panicking() { "panicked" } else { "was killed" };
+            let _ = self.results.try_put(Err(GreenletError::Panicked(format!("a pooled greenlet {why}"))));
+        }
+    }
+}
+
+impl<It, F, T> Iterator for ImapUnordered<It, F, T>
+where
+    It: Iterator,
+    It::Item: 'static,
+    F: Fn(It::Item) -> T + 'static,
+    T: 'static,
+{
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        // Keep the pool busy: start tasks while there are free slots (or none runs).
+        while let Some(items) = self.items.as_mut() {
+            if self.in_flight > 0 && self.pool.free_count() == 0 {
+                break;
+            }
+            match items.next() {
+                Some(item) => {
+                    let (f, results) = (self.f.clone(), self.results.clone());
+                    self.pool.spawn(move || {
+                        let mut report = Report { results, sent: false };
+                        let v = f(item);
+                        report.sent = report.results.try_put(Ok(v)).is_ok();
+                    });
+                    self.in_flight += 1;
+                }
+                None => self.items = None,
+            }
+        }
+        if self.in_flight == 0 {
+            return None;
+        }
+        self.in_flight -= 1;
+        Some(unwrap_outcome(self.results.get()))
+    }
+}
