@@ -13,4 +13,5 @@
 //! joinall([&foo, &bar]);
 //! ```
 
+pub use greenhub_io::{net, os, server, thread};
 pub use greenhub_runtime::*;

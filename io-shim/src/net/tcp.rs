@@ -1,0 +1,387 @@
+//! `TcpListener` and `TcpStream`: std's API, cooperative.
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::addr::{each_addr, ToSocketAddrs};
+use crate::evented::Evented;
+use crate::fd::{accept_nonblocking, inet};
+
+/// Backlog of listening sockets.
+const BACKLOG: i32 = 1024;
+
+/// A TCP connection whose blocking calls park the greenlet instead of the thread.
+///
+/// Same API as [`std::net::TcpStream`]; `Read` and `Write` are implemented for
+/// `TcpStream` and `&TcpStream`. [`TcpStream::try_clone`] gives another handle to the
+/// same registered socket (it shares timeouts, as std's clones share socket options);
+/// the socket closes when the last handle drops — also when the greenlet holding it is
+/// killed in the middle of a read. Two greenlets may wait on one stream: both are woken
+/// by readiness, one gets the data, the other waits again.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use greenhub_io::net::{TcpListener, TcpStream};
+/// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// let server = greenhub_runtime::spawn(move || {
+///     let (mut s, _) = listener.accept().unwrap();
+///     let mut buf = [0u8; 5];
+///     s.read_exact(&mut buf).unwrap();
+///     s.write_all(&buf).unwrap();
+/// });
+/// let mut c = TcpStream::connect(addr).unwrap();
+/// c.write_all(b"hello").unwrap();
+/// let mut back = [0u8; 5];
+/// c.read_exact(&mut back).unwrap();
+/// assert_eq!(&back, b"hello");
+/// server.join();
+/// ```
+#[derive(Clone)]
+pub struct TcpStream {
+    inner: Rc<Evented<std::net::TcpStream>>,
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("TcpStream");
+        if let Ok(a) = self.local_addr() {
+            d.field("addr", &a);
+        }
+        if let Ok(a) = self.peer_addr() {
+            d.field("peer", &a);
+        }
+        d.field("fd", &self.inner.fd()).finish()
+    }
+}
+
+impl TcpStream {
+    fn wrap(s: std::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream { inner: Rc::new(Evented::new(s)?) })
+    }
+
+    /// Connects to the first address that accepts (names resolve cooperatively).
+    ///
+    /// ```
+    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert_eq!(s.peer_addr().unwrap(), l.local_addr().unwrap());
+    /// ```
+    pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        each_addr(&addr, |a| connect_addr(a, None))
+    }
+
+    /// Connects to `addr`, giving up with [`io::ErrorKind::TimedOut`] after `timeout`.
+    ///
+    /// ```
+    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = l.local_addr().unwrap();
+    /// let s = greenhub_io::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1));
+    /// assert!(s.is_ok());
+    /// ```
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+        }
+        connect_addr(addr, Instant::now().checked_add(timeout))
+    }
+
+    /// Takes over a std stream (made non-blocking and registered with the hub).
+    ///
+    /// ```
+    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let s = greenhub_io::net::TcpStream::from_std(s).unwrap();
+    /// assert!(s.peer_addr().is_ok());
+    /// ```
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        TcpStream::wrap(stream)
+    }
+
+    /// Gives the socket back as a blocking std stream. Fails (returning nothing) while
+    /// other handles from [`TcpStream::try_clone`] exist.
+    ///
+    /// ```
+    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let std_stream = s.into_std().unwrap();
+    /// assert!(std_stream.peer_addr().is_ok());
+    /// ```
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        let ev = Rc::try_unwrap(self.inner)
+            .map_err(|_| io::Error::other("into_std: other handles of this stream exist (try_clone)"))?;
+        let s = ev.into_inner();
+        s.set_nonblocking(false)?;
+        Ok(s)
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// Shuts down reading, writing or both.
+    ///
+    /// ```
+    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// ```
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.get_ref().shutdown(how)
+    }
+
+    /// Another handle to the same socket (same registration, same timeouts).
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(self.clone())
+    }
+
+    /// Sets `TCP_NODELAY`.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.get_ref().set_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.get_ref().nodelay()
+    }
+
+    /// Sets the IP time-to-live.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.get_ref().ttl()
+    }
+
+    /// A read that waits longer than this fails with [`io::ErrorKind::TimedOut`]
+    /// (`None`: wait forever; a zero duration is `InvalidInput`, as in std).
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let mut s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.set_read_timeout(Some(std::time::Duration::from_millis(10))).unwrap();
+    /// let err = s.read(&mut [0u8; 8]).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    /// ```
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_read_timeout(t)
+    }
+
+    /// Like [`TcpStream::set_read_timeout`], for writes.
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_write_timeout(t)
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.inner.read_timeout())
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.inner.write_timeout())
+    }
+
+    /// Reads without consuming, waiting for data like `read`.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read_with(|s| s.peek(buf))
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.get_ref().take_error()
+    }
+
+    /// Always `Ok`: greenhub sockets are non-blocking underneath and block the greenlet.
+    pub fn set_nonblocking(&self, _nonblocking: bool) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn connect_addr(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+    let sock = Socket::new(Domain::for_address(*addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    let pending = match sock.connect(&(*addr).into()) {
+        Ok(()) => false,
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => true,
+        Err(e) => return Err(e),
+    };
+    let stream = TcpStream::wrap(std::net::TcpStream::from(sock))?;
+    if pending {
+        stream.inner.wait_writable(deadline)?;
+        if let Some(e) = stream.take_error()? {
+            return Err(e);
+        }
+    }
+    Ok(stream)
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read_with(|mut s| s.read(buf))
+    }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.inner.read_with(|mut s| s.read_vectored(bufs))
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write_with(|mut s| s.write(buf))
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.inner.write_with(|mut s| s.write_vectored(bufs))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd()
+    }
+}
+
+/// A listening TCP socket whose `accept` parks the greenlet.
+///
+/// `bind` sets `SO_REUSEADDR` and a backlog of 1024.
+///
+/// ```
+/// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// assert!(l.local_addr().unwrap().port() > 0);
+/// ```
+#[derive(Clone)]
+pub struct TcpListener {
+    inner: Rc<Evented<std::net::TcpListener>>,
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener").field("addr", &self.local_addr().ok()).field("fd", &self.inner.fd()).finish()
+    }
+}
+
+impl TcpListener {
+    /// Binds to the first address that works (names resolve cooperatively).
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        each_addr(&addr, |a| {
+            let sock = Socket::new(Domain::for_address(*a), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+            sock.set_reuse_address(true)?;
+            sock.bind(&(*a).into())?;
+            sock.listen(BACKLOG)?;
+            TcpListener::wrap(std::net::TcpListener::from(sock))
+        })
+    }
+
+    fn wrap(l: std::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener { inner: Rc::new(Evented::new(l)?) })
+    }
+
+    /// Takes over a std listener (made non-blocking and registered).
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        TcpListener::wrap(listener)
+    }
+
+    /// Gives the socket back as a blocking std listener (fails while clones exist).
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        let ev = Rc::try_unwrap(self.inner)
+            .map_err(|_| io::Error::other("into_std: other handles of this listener exist"))?;
+        let l = ev.into_inner();
+        l.set_nonblocking(false)?;
+        Ok(l)
+    }
+
+    /// Waits for a connection.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (fd, addr) = self.inner.read_with(|l| accept_nonblocking(l.as_raw_fd()))?;
+        Ok((TcpStream::wrap(std::net::TcpStream::from(fd))?, inet(&addr)?))
+    }
+
+    /// Accepts a connection if one is pending, without waiting (`WouldBlock` if none).
+    pub fn try_accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (fd, addr) = accept_nonblocking(self.inner.fd())?;
+        Ok((TcpStream::wrap(std::net::TcpStream::from(fd))?, inet(&addr)?))
+    }
+
+    /// Parks until a connection may be pending (after `try_accept` gave `WouldBlock`).
+    pub(crate) fn wait_acceptable(&self) -> io::Result<()> {
+        self.inner.wait_readable(None)
+    }
+
+    /// An endless iterator of accepted connections.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// Another handle to the same listening socket.
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        Ok(self.clone())
+    }
+
+    /// Takes the socket's pending error.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.get_ref().take_error()
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd()
+    }
+}
+
+/// Iterator of [`TcpListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}

@@ -1,0 +1,128 @@
+//! `UdpSocket`: std's API, cooperative.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::addr::{each_addr, ToSocketAddrs};
+use crate::evented::Evented;
+
+/// A UDP socket whose blocking calls park the greenlet.
+///
+/// ```
+/// use greenhub_io::net::UdpSocket;
+/// let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let b_addr = b.local_addr().unwrap();
+/// let echo = greenhub_runtime::spawn(move || {
+///     let mut buf = [0u8; 16];
+///     let (n, from) = b.recv_from(&mut buf).unwrap();
+///     b.send_to(&buf[..n], from).unwrap();
+/// });
+/// a.send_to(b"ping", b_addr).unwrap();
+/// let mut buf = [0u8; 16];
+/// let (n, _) = a.recv_from(&mut buf).unwrap();
+/// assert_eq!(&buf[..n], b"ping");
+/// echo.join();
+/// ```
+#[derive(Clone)]
+pub struct UdpSocket {
+    inner: Rc<Evented<std::net::UdpSocket>>,
+}
+
+impl fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UdpSocket").field("addr", &self.local_addr().ok()).field("fd", &self.inner.fd()).finish()
+    }
+}
+
+impl UdpSocket {
+    /// Binds to the first address that works.
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
+        each_addr(&addr, |a| {
+            let sock = Socket::new(Domain::for_address(*a), Type::DGRAM.nonblocking().cloexec(), Some(Protocol::UDP))?;
+            sock.bind(&(*a).into())?;
+            Ok(UdpSocket { inner: Rc::new(Evented::new(std::net::UdpSocket::from(sock))?) })
+        })
+    }
+
+    /// Takes over a std socket.
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        socket.set_nonblocking(true)?;
+        Ok(UdpSocket { inner: Rc::new(Evented::new(socket)?) })
+    }
+
+    /// Gives the socket back as a blocking std socket (fails while clones exist).
+    pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
+        let ev = Rc::try_unwrap(self.inner).map_err(|_| io::Error::other("into_std: other handles exist"))?;
+        let s = ev.into_inner();
+        s.set_nonblocking(false)?;
+        Ok(s)
+    }
+
+    /// Sends a datagram to `addr` (names resolve cooperatively).
+    pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
+        each_addr(&addr, |a| self.inner.write_with(|s| s.send_to(buf, a)))
+    }
+
+    /// Waits for a datagram.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.read_with(|s| s.recv_from(buf))
+    }
+
+    /// Sets the default peer of `send`/`recv`.
+    pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
+        each_addr(&addr, |a| self.inner.get_ref().connect(a))
+    }
+
+    /// Sends to the connected peer.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write_with(|s| s.send(buf))
+    }
+
+    /// Waits for a datagram from the connected peer.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read_with(|s| s.recv(buf))
+    }
+
+    /// Like [`crate::net::TcpStream::set_read_timeout`].
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_read_timeout(t)
+    }
+
+    /// Like [`crate::net::TcpStream::set_write_timeout`].
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_write_timeout(t)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// The connected peer.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().peer_addr()
+    }
+
+    /// Sets `SO_BROADCAST`.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.inner.get_ref().set_broadcast(on)
+    }
+
+    /// Another handle to the same socket.
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        Ok(self.clone())
+    }
+}
+
+impl AsRawFd for UdpSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd()
+    }
+}

@@ -1,0 +1,3 @@
+//! Platform-specific cooperative types.
+
+pub mod unix;

@@ -1,0 +1,3 @@
+//! Unix-specific cooperative types.
+
+pub mod net;

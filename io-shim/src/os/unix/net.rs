@@ -1,0 +1,187 @@
+//! `UnixListener` and `UnixStream`: std's API, cooperative.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::evented::Evented;
+
+/// A Unix stream socket whose blocking calls park the greenlet.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// let (a, mut b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+/// let w = greenhub_runtime::spawn(move || (&a).write_all(b"hi").unwrap());
+/// let mut buf = [0u8; 2];
+/// b.read_exact(&mut buf).unwrap();
+/// assert_eq!(&buf, b"hi");
+/// w.join();
+/// ```
+#[derive(Clone)]
+pub struct UnixStream {
+    inner: Rc<Evented<std::os::unix::net::UnixStream>>,
+}
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixStream").field("fd", &self.inner.fd()).finish()
+    }
+}
+
+impl UnixStream {
+    fn wrap(s: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        s.set_nonblocking(true)?;
+        Ok(UnixStream { inner: Rc::new(Evented::new(s)?) })
+    }
+
+    /// Connects to the socket at `path`.
+    pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
+        // A Unix connect completes or fails at once (or EAGAIN when the backlog is
+        // full, which std reports as WouldBlock: retry after a short wait).
+        loop {
+            match std::os::unix::net::UnixStream::connect(path.as_ref()) {
+                Ok(s) => return UnixStream::wrap(s),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => greenhub_runtime::sleep(Duration::from_millis(1)),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A connected pair.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = std::os::unix::net::UnixStream::pair()?;
+        Ok((UnixStream::wrap(a)?, UnixStream::wrap(b)?))
+    }
+
+    /// Takes over a std stream.
+    pub fn from_std(s: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        UnixStream::wrap(s)
+    }
+
+    /// Shuts down reading, writing or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.get_ref().shutdown(how)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().peer_addr()
+    }
+
+    /// Like [`crate::net::TcpStream::set_read_timeout`].
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_read_timeout(t)
+    }
+
+    /// Like [`crate::net::TcpStream::set_write_timeout`].
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_write_timeout(t)
+    }
+
+    /// Another handle to the same socket.
+    pub fn try_clone(&self) -> io::Result<UnixStream> {
+        Ok(self.clone())
+    }
+}
+
+impl Read for &UnixStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read_with(|mut s| s.read(buf))
+    }
+}
+
+impl Write for &UnixStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write_with(|mut s| s.write(buf))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for UnixStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for UnixStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsRawFd for UnixStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd()
+    }
+}
+
+/// A listening Unix socket whose `accept` parks the greenlet.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("gh-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("sock");
+/// let _ = std::fs::remove_file(&path);
+/// let l = greenhub_io::os::unix::net::UnixListener::bind(&path).unwrap();
+/// let p = path.clone();
+/// let c = greenhub_runtime::spawn(move || greenhub_io::os::unix::net::UnixStream::connect(&p).is_ok());
+/// let (_s, _) = l.accept().unwrap();
+/// assert_eq!(c.get(), Ok(true));
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct UnixListener {
+    inner: Rc<Evented<std::os::unix::net::UnixListener>>,
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixListener").field("fd", &self.inner.fd()).finish()
+    }
+}
+
+impl UnixListener {
+    /// Binds to `path`.
+    pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
+        let l = std::os::unix::net::UnixListener::bind(path)?;
+        l.set_nonblocking(true)?;
+        Ok(UnixListener { inner: Rc::new(Evented::new(l)?) })
+    }
+
+    /// Waits for a connection.
+    pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let (s, a) = self.inner.read_with(|l| l.accept())?;
+        Ok((UnixStream::wrap(s)?, a))
+    }
+
+    /// An endless iterator of accepted connections.
+    pub fn incoming(&self) -> impl Iterator<Item = io::Result<UnixStream>> + '_ {
+        std::iter::repeat_with(move || self.accept().map(|(s, _)| s))
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd()
+    }
+}

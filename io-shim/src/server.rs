@@ -1,0 +1,224 @@
+//! `StreamServer`: a TCP server running a handler greenlet per connection
+//! (gevent.server.StreamServer).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use greenhub_runtime::pool::{Group, Pool};
+use greenhub_runtime::Greenlet;
+
+use crate::net::{TcpListener, TcpStream, ToSocketAddrs};
+
+/// Connections accepted in a row before the acceptor lets the handlers run.
+const ACCEPT_BATCH: usize = 64;
+/// First and longest pause after an accept error such as EMFILE (out of fds).
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// A TCP server: accepts connections and runs `handler(stream, peer)` in a greenlet of
+/// its own for each, optionally at most `n` at once.
+///
+/// `bind` sets `SO_REUSEADDR` and a backlog of 1024. The acceptor takes at most 64
+/// connections per wake-up before it lets handlers run, and backs off (5 ms doubling to
+/// 1 s) on resource errors such as EMFILE instead of spinning.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use greenhub_io::{net::TcpStream, server::StreamServer};
+/// let server = StreamServer::bind("127.0.0.1:0", |mut conn: TcpStream, _peer| {
+///     let mut buf = [0u8; 64];
+///     while let Ok(n) = conn.read(&mut buf) {
+///         if n == 0 || conn.write_all(&buf[..n]).is_err() { break; }
+///     }
+/// }).unwrap().start().unwrap();
+/// let mut c = TcpStream::connect(server.local_addr()).unwrap();
+/// c.write_all(b"echo").unwrap();
+/// let mut buf = [0u8; 4];
+/// c.read_exact(&mut buf).unwrap();
+/// assert_eq!(&buf, b"echo");
+/// drop(c);
+/// server.stop(std::time::Duration::from_secs(1));
+/// ```
+pub struct StreamServer<H> {
+    listener: TcpListener,
+    handler: H,
+    max_connections: Option<usize>,
+}
+
+impl<H> fmt::Debug for StreamServer<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamServer")
+            .field("listener", &self.listener)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+enum Conns {
+    Limited(Pool),
+    Unlimited(Group),
+}
+
+impl Conns {
+    fn pool(&self) -> &Pool {
+        match self {
+            Conns::Limited(p) => p,
+            Conns::Unlimited(g) => g,
+        }
+    }
+}
+
+impl<H> StreamServer<H>
+where
+    H: Fn(TcpStream, SocketAddr) + Clone + 'static,
+{
+    /// Binds a listening socket for `handler`.
+    pub fn bind<A: ToSocketAddrs>(addr: A, handler: H) -> io::Result<StreamServer<H>> {
+        Ok(StreamServer::from_listener(TcpListener::bind(addr)?, handler))
+    }
+
+    /// Serves on an existing listener.
+    pub fn from_listener(listener: TcpListener, handler: H) -> StreamServer<H> {
+        StreamServer { listener, handler, max_connections: None }
+    }
+
+    /// Runs at most `n` handlers at once; further connections wait in the backlog.
+    pub fn max_connections(mut self, n: usize) -> StreamServer<H> {
+        self.max_connections = Some(n.max(1));
+        self
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    fn conns(&self) -> Conns {
+        match self.max_connections {
+            Some(n) => Conns::Limited(Pool::new(n)),
+            None => Conns::Unlimited(Group::new()),
+        }
+    }
+
+    /// Accepts connections in the calling greenlet until a fatal accept error.
+    pub fn serve_forever(self) -> io::Result<()> {
+        let conns = self.conns();
+        accept_loop(&self.listener, conns.pool(), &self.handler)
+    }
+
+    /// Accepts connections in a greenlet of its own; the handle stops the server.
+    pub fn start(self) -> io::Result<ServerHandle> {
+        let addr = self.listener.local_addr()?;
+        let conns = self.conns();
+        let (listener, pool, handler) = (self.listener.clone(), conns.pool().clone(), self.handler);
+        let acceptor = greenhub_runtime::Builder::new()
+            .name(format!("StreamServer {addr}"))
+            .spawn(move || accept_loop(&listener, &pool, &handler));
+        Ok(ServerHandle {
+            addr,
+            listener: RefCell::new(Some(self.listener)),
+            acceptor: RefCell::new(Some(acceptor)),
+            conns,
+            stopped: Cell::new(false),
+        })
+    }
+}
+
+fn accept_loop<H>(listener: &TcpListener, pool: &Pool, handler: &H) -> io::Result<()>
+where
+    H: Fn(TcpStream, SocketAddr) + Clone + 'static,
+{
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let mut accepted = 0;
+        while accepted < ACCEPT_BATCH {
+            match listener.try_accept() {
+                Ok((stream, peer)) => {
+                    accepted += 1;
+                    backoff = BACKOFF_MIN;
+                    let h = handler.clone();
+                    pool.spawn(move || h(stream, peer));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    listener.wait_acceptable()?;
+                    break;
+                }
+                Err(e) if is_resource_exhaustion(&e) => {
+                    // The connection stays in the backlog and no new edge will come:
+                    // pause, then try again.
+                    greenhub_runtime::sleep(backoff);
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    break;
+                }
+                Err(e) if is_transient(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if accepted == ACCEPT_BATCH {
+            greenhub_runtime::yield_now();
+        }
+    }
+}
+
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted)
+        || matches!(e.raw_os_error(), Some(libc::EPROTO | libc::EPERM))
+}
+
+/// A started [`StreamServer`].
+pub struct ServerHandle {
+    addr: SocketAddr,
+    listener: RefCell<Option<TcpListener>>,
+    acceptor: RefCell<Option<Greenlet<io::Result<()>>>>,
+    conns: Conns,
+    stopped: Cell<bool>,
+}
+
+impl fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("addr", &self.addr)
+            .field("connections", &self.conns.pool().len())
+            .field("stopped", &self.stopped.get())
+            .finish()
+    }
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Handler greenlets running now.
+    pub fn connections(&self) -> usize {
+        self.conns.pool().len()
+    }
+
+    /// Stops accepting and closes the listener, waits up to `grace` for the handlers,
+    /// then kills the ones still running (and waits for them to unwind).
+    pub fn stop(&self, grace: Duration) {
+        if self.stopped.replace(true) {
+            return;
+        }
+        let acceptor = self.acceptor.borrow_mut().take();
+        if let Some(a) = acceptor {
+            a.kill();
+            a.join();
+        }
+        drop(self.listener.borrow_mut().take());
+        let pool = self.conns.pool();
+        if !pool.join_timeout(grace) {
+            pool.kill();
+            pool.join();
+        }
+    }
+}
