@@ -1,0 +1,342 @@
+//! A small blocking-style HTTP/1.1 client over greenhub's cooperative sockets.
+//!
+//! `httparse` parses status lines, headers and chunk sizes; `rustls` (with the
+//! webpki roots) does https. Bodies may be `Content-Length`, chunked, or delimited by
+//! the connection closing. Redirects are followed up to a limit, with loop detection.
+//! Every failure is a [`FetchError`], never a panic.
+
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use greenhub_io::net::TcpStream;
+use greenhub_runtime::with_timeout;
+use url::Url;
+
+/// Largest header block accepted.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Largest body accepted (a crawler does not need more).
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why a fetch failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The URL could not be parsed or has no host.
+    #[error("bad URL {0:?}: {1}")]
+    BadUrl(String, String),
+    /// Only http and https are supported.
+    #[error("unsupported scheme {0:?}")]
+    Scheme(String),
+    /// The host name does not resolve.
+    #[error("unknown host {0}")]
+    UnknownHost(String),
+    /// Nothing listens at the address.
+    #[error("connection refused by {0}")]
+    Refused(String),
+    /// The whole request (connect, TLS, response) took longer than the timeout.
+    #[error("timed out after {0:.1?}")]
+    Timeout(Duration),
+    /// The TLS handshake or record layer failed.
+    #[error("TLS error: {0}")]
+    Tls(String),
+    /// The response is not valid HTTP.
+    #[error("malformed response: {0}")]
+    Malformed(String),
+    /// The connection closed before the whole body arrived.
+    #[error("truncated response: {0}")]
+    Truncated(String),
+    /// A redirect led back to a URL already visited in this chain.
+    #[error("redirect loop at {0}")]
+    RedirectLoop(String),
+    /// More redirects than allowed.
+    #[error("too many redirects ({0})")]
+    TooManyRedirects(usize),
+    /// Any other I/O error.
+    #[error("I/O error: {0}")]
+    Io(String),
+}
+
+/// A fetched page.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The URL asked for.
+    pub url: Url,
+    /// The URL that answered (after redirects).
+    pub final_url: Url,
+    /// HTTP status code.
+    pub status: u16,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+    /// Redirects followed.
+    pub redirects: usize,
+}
+
+/// An HTTP client: timeouts, redirects, TLS configuration.
+///
+/// ```no_run
+/// let page = greenhub_crawler::Client::new().get("https://example.com/").unwrap();
+/// println!("{} bytes received from {}", page.body.len(), page.url);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    tls: Arc<rustls::ClientConfig>,
+    timeout: Duration,
+    max_redirects: usize,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// A client trusting the webpki root certificates; 10 s timeout, 5 redirects.
+    pub fn new() -> Client {
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        Client::with_roots(roots)
+    }
+
+    /// A client trusting exactly `roots` (tests use a generated certificate).
+    pub fn with_roots(roots: rustls::RootCertStore) -> Client {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Client { tls: Arc::new(config), timeout: Duration::from_secs(10), max_redirects: 5 }
+    }
+
+    /// Limits each fetch (all redirects included) to `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Client {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Follows at most `n` redirects.
+    pub fn max_redirects(mut self, n: usize) -> Client {
+        self.max_redirects = n;
+        self
+    }
+
+    /// The per-fetch timeout.
+    pub fn get_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Fetches `url` with `GET`, following redirects.
+    pub fn get(&self, url: &str) -> Result<Page, FetchError> {
+        let start = Url::parse(url).map_err(|e| FetchError::BadUrl(url.to_string(), e.to_string()))?;
+        match with_timeout(self.timeout, || self.follow(start)) {
+            Ok(r) => r,
+            Err(_) => Err(FetchError::Timeout(self.timeout)),
+        }
+    }
+
+    fn follow(&self, start: Url) -> Result<Page, FetchError> {
+        let mut url = start.clone();
+        let mut seen = HashSet::new();
+        for redirects in 0..=self.max_redirects {
+            if !seen.insert(url.clone()) {
+                return Err(FetchError::RedirectLoop(url.to_string()));
+            }
+            let resp = self.request(&url)?;
+            if matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
+                if let Some(loc) = resp.location {
+                    url = url.join(&loc).map_err(|e| FetchError::Malformed(format!("bad Location {loc:?}: {e}")))?;
+                    continue;
+                }
+            }
+            return Ok(Page { url: start, final_url: url, status: resp.status, body: resp.body, redirects });
+        }
+        Err(FetchError::TooManyRedirects(self.max_redirects))
+    }
+
+    fn request(&self, url: &Url) -> Result<RawResponse, FetchError> {
+        let https = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            s => return Err(FetchError::Scheme(s.to_string())),
+        };
+        let host = url.host_str().ok_or_else(|| FetchError::BadUrl(url.to_string(), "no host".into()))?;
+        let port = url.port_or_known_default().unwrap_or(if https { 443 } else { 80 });
+        // IPv6 literals come bracketed from the URL; the resolver wants them bare.
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let tcp = TcpStream::connect((bare, port)).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => FetchError::UnknownHost(host.to_string()),
+            io::ErrorKind::ConnectionRefused => FetchError::Refused(format!("{host}:{port}")),
+            _ => FetchError::Io(e.to_string()),
+        })?;
+        let _ = tcp.set_nodelay(true);
+        let mut path = url.path().to_string();
+        if let Some(q) = url.query() {
+            path.push('?');
+            path.push_str(q);
+        }
+        let host_header = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: greenhub-crawler/0.1\r\n\
+             Accept: */*\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n"
+        );
+        if https {
+            let name = rustls::pki_types::ServerName::try_from(bare.to_string())
+                .map_err(|e| FetchError::Tls(format!("invalid server name {bare:?}: {e}")))?;
+            let conn =
+                rustls::ClientConnection::new(self.tls.clone(), name).map_err(|e| FetchError::Tls(e.to_string()))?;
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            exchange(&mut tls, req.as_bytes())
+        } else {
+            let mut tcp = tcp;
+            exchange(&mut tcp, req.as_bytes())
+        }
+    }
+}
+
+struct RawResponse {
+    status: u16,
+    location: Option<String>,
+    body: Vec<u8>,
+}
+
+fn io_error(e: io::Error) -> FetchError {
+    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        return FetchError::Tls(tls.to_string());
+    }
+    match e.kind() {
+        io::ErrorKind::TimedOut => FetchError::Io("read timed out".into()),
+        io::ErrorKind::UnexpectedEof => FetchError::Truncated("connection closed early".into()),
+        _ => FetchError::Io(e.to_string()),
+    }
+}
+
+/// Reads into `buf`; `Ok(0)` at end of stream. A TLS peer that closes without
+/// close_notify counts as end of stream (many servers do it with `Connection: close`).
+fn read_more<S: Read>(s: &mut S, buf: &mut Vec<u8>) -> Result<usize, FetchError> {
+    let mut chunk = [0u8; 16 * 1024];
+    match s.read(&mut chunk) {
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            Ok(n)
+        }
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && e.get_ref().is_none() => Ok(0),
+        Err(e) => Err(io_error(e)),
+    }
+}
+
+fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<RawResponse, FetchError> {
+    s.write_all(req).and_then(|()| s.flush()).map_err(io_error)?;
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let (status, location, length, chunked, head_len) = loop {
+        if read_more(s, &mut buf)? == 0 {
+            return Err(if buf.is_empty() {
+                FetchError::Malformed("empty response".into())
+            } else {
+                FetchError::Malformed("connection closed inside the headers".into())
+            });
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut headers);
+        match resp.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let status = resp.code.unwrap_or(0);
+                let mut location = None;
+                let mut length = None;
+                let mut chunked = false;
+                for h in resp.headers.iter() {
+                    let value = String::from_utf8_lossy(h.value).trim().to_string();
+                    if h.name.eq_ignore_ascii_case("location") {
+                        location = Some(value);
+                    } else if h.name.eq_ignore_ascii_case("content-length") {
+                        length = Some(
+                            value
+                                .parse::<usize>()
+                                .map_err(|_| FetchError::Malformed(format!("bad Content-Length {value:?}")))?,
+                        );
+                    } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                        chunked = value.to_ascii_lowercase().split(',').any(|t| t.trim() == "chunked");
+                    }
+                }
+                break (status, location, length, chunked, len);
+            }
+            Ok(httparse::Status::Partial) if buf.len() > MAX_HEADER_BYTES => {
+                return Err(FetchError::Malformed("header block too long".into()));
+            }
+            Ok(httparse::Status::Partial) => {}
+            Err(e) => return Err(FetchError::Malformed(e.to_string())),
+        }
+    };
+    let rest = buf.split_off(head_len);
+    let body = if status == 204 || status == 304 || (100..200).contains(&status) {
+        Vec::new()
+    } else if chunked {
+        read_chunked(s, rest)?
+    } else if let Some(n) = length {
+        read_exactly(s, rest, n)?
+    } else {
+        read_to_end(s, rest)?
+    };
+    Ok(RawResponse { status, location, body })
+}
+
+fn read_exactly<S: Read>(s: &mut S, mut body: Vec<u8>, n: usize) -> Result<Vec<u8>, FetchError> {
+    if n > MAX_BODY_BYTES {
+        return Err(FetchError::Malformed(format!("body of {n} bytes is too large")));
+    }
+    while body.len() < n {
+        if read_more(s, &mut body)? == 0 {
+            return Err(FetchError::Truncated(format!("got {} of {n} bytes", body.len())));
+        }
+    }
+    body.truncate(n);
+    Ok(body)
+}
+
+fn read_to_end<S: Read>(s: &mut S, mut body: Vec<u8>) -> Result<Vec<u8>, FetchError> {
+    while read_more(s, &mut body)? > 0 {
+        if body.len() > MAX_BODY_BYTES {
+            return Err(FetchError::Malformed("body too large".into()));
+        }
+    }
+    Ok(body)
+}
+
+fn read_chunked<S: Read>(s: &mut S, mut raw: Vec<u8>) -> Result<Vec<u8>, FetchError> {
+    let mut body = Vec::new();
+    loop {
+        let (consumed, size) = loop {
+            match httparse::parse_chunk_size(&raw) {
+                Ok(httparse::Status::Complete((consumed, size))) => break (consumed, size as usize),
+                Ok(httparse::Status::Partial) => {
+                    if read_more(s, &mut raw)? == 0 {
+                        return Err(FetchError::Truncated(format!(
+                            "closed inside chunked body after {} bytes",
+                            body.len()
+                        )));
+                    }
+                }
+                Err(_) => return Err(FetchError::Malformed("bad chunk size".into())),
+            }
+        };
+        if size == 0 {
+            return Ok(body); // trailers, if any, are ignored
+        }
+        if body.len() + size > MAX_BODY_BYTES {
+            return Err(FetchError::Malformed("body too large".into()));
+        }
+        while raw.len() < consumed + size + 2 {
+            if read_more(s, &mut raw)? == 0 {
+                return Err(FetchError::Truncated(format!("closed inside a chunk after {} bytes", body.len())));
+            }
+        }
+        if &raw[consumed + size..consumed + size + 2] != b"\r\n" {
+            return Err(FetchError::Malformed("chunk not followed by CRLF".into()));
+        }
+        body.extend_from_slice(&raw[consumed..consumed + size]);
+        raw.drain(..consumed + size + 2);
+    }
+}

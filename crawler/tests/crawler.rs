@@ -1,0 +1,185 @@
+//! The crawler against local servers: the embedded site, its fault pages, a TLS server
+//! with a generated certificate, refused and unknown hosts.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use greenhub_crawler::site::{index_body, page_body, PAGES};
+use greenhub_crawler::{cli, crawl, Client, FetchError, Site};
+use greenhub_io::net::{TcpListener, TcpStream};
+
+fn site() -> Site {
+    Site::start(Duration::from_millis(100)).unwrap()
+}
+
+#[test]
+fn the_embedded_site_is_fetched_whole_and_concurrency_pays() {
+    let site = site();
+    let client = Client::new();
+    let (sync_records, sync) = cli::crawl_site(&site, &client, false);
+    let (records, concurrent) = cli::crawl_site(&site, &client, true);
+    for recs in [&sync_records, &records] {
+        assert_eq!(recs.len(), PAGES + 1);
+        assert!(recs.iter().all(|r| r.result == Ok(200)), "{recs:?}");
+        assert_eq!(recs[0].bytes, index_body().len());
+        let mut page_bytes: Vec<usize> = recs[1..].iter().map(|r| r.bytes).collect();
+        let mut want: Vec<usize> = (1..=PAGES).map(|n| page_body(n).len()).collect();
+        page_bytes.sort();
+        want.sort();
+        assert_eq!(page_bytes, want);
+    }
+    let speedup = sync.as_secs_f64() / concurrent.as_secs_f64();
+    assert!(speedup >= 8.0, "sync {sync:?} async {concurrent:?}: only {speedup:.1}x");
+    site.stop();
+}
+
+#[test]
+fn page_bodies_arrive_byte_exact() {
+    let site = site();
+    let client = Client::new();
+    for n in [1, 7, 20] {
+        let page = client.get(&site.url(&format!("/page/{n}"))).unwrap();
+        assert_eq!(page.status, 200);
+        assert!(page.body == page_body(n), "page {n} differs");
+    }
+    assert_eq!(client.get(&site.url("/page/99")).unwrap().status, 404);
+    site.stop();
+}
+
+#[test]
+fn chunked_bodies_are_decoded() {
+    let site = site();
+    let page = Client::new().get(&site.url("/chunked")).unwrap();
+    assert_eq!(page.body, b"hello, chunked world");
+    site.stop();
+}
+
+#[test]
+fn a_redirect_chain_is_followed_and_a_loop_is_an_error() {
+    let site = site();
+    let client = Client::new();
+    let page = client.get(&site.url("/redirect/3")).unwrap();
+    assert_eq!(page.redirects, 4);
+    assert_eq!(page.final_url.path(), "/page/1");
+    assert_eq!(page.body, page_body(1));
+    assert_eq!(client.get(&site.url("/loop")).unwrap_err(), FetchError::RedirectLoop(site.url("/loop")));
+    assert_eq!(
+        client.clone().max_redirects(2).get(&site.url("/redirect/5")).unwrap_err(),
+        FetchError::TooManyRedirects(2)
+    );
+    site.stop();
+}
+
+#[test]
+fn garbage_truncation_and_stalls_are_errors_not_crashes() {
+    let site = site();
+    let client = Client::new().timeout(Duration::from_millis(300));
+    assert!(matches!(client.get(&site.url("/garbage")), Err(FetchError::Malformed(_))));
+    assert_eq!(client.get(&site.url("/truncated")).unwrap_err(), FetchError::Truncated("got 9 of 1000 bytes".into()));
+    let t = Instant::now();
+    assert_eq!(client.get(&site.url("/stall")).unwrap_err(), FetchError::Timeout(Duration::from_millis(300)));
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // The crawl goes on after failures and counts them.
+    let urls: Vec<String> = ["/page/2", "/garbage", "/truncated", "/page/3"].iter().map(|p| site.url(p)).collect();
+    let records = crawl(&client, &urls, 4, 0);
+    assert_eq!(records.iter().filter(|r| r.result.is_err()).count(), 2);
+    assert_eq!(records.iter().filter(|r| r.result == Ok(200)).count(), 2);
+    site.stop();
+}
+
+#[test]
+fn refused_and_unknown_hosts() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let client = Client::new();
+    assert_eq!(
+        client.get(&format!("http://127.0.0.1:{port}/")).unwrap_err(),
+        FetchError::Refused(format!("127.0.0.1:{port}"))
+    );
+    assert_eq!(
+        client.get("http://no-such-host.invalid/").unwrap_err(),
+        FetchError::UnknownHost("no-such-host.invalid".into())
+    );
+    assert!(matches!(client.get("ftp://example.com/"), Err(FetchError::Scheme(_))));
+    assert!(matches!(client.get("not a url"), Err(FetchError::BadUrl(..))));
+}
+
+#[test]
+fn depth_follows_same_host_links_once() {
+    let site = site();
+    let records = crawl(&Client::new(), &[site.url("/")], 5, 1);
+    assert_eq!(records.len(), PAGES + 1);
+    assert!(records.iter().all(|r| r.result == Ok(200)));
+    site.stop();
+}
+
+/// A one-shot-per-connection https server with a certificate for `localhost`.
+fn tls_server() -> (u16, rustls::RootCertStore, greenhub_runtime::Greenlet<()>) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = greenhub_runtime::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(tcp) = conn else { return };
+            let config = config.clone();
+            greenhub_runtime::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = b"secret greenlets";
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = tls.write_all(head.as_bytes()).and_then(|()| tls.write_all(body));
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    (port, roots, server)
+}
+
+#[test]
+fn https_against_a_local_tls_server() {
+    let (port, roots, server) = tls_server();
+    let page = Client::with_roots(roots).get(&format!("https://localhost:{port}/")).unwrap();
+    assert_eq!(page.status, 200);
+    assert_eq!(page.body, b"secret greenlets");
+    // A client that does not trust the certificate gets a TLS error, not a crash.
+    let err = Client::new().get(&format!("https://localhost:{port}/")).unwrap_err();
+    assert!(matches!(err, FetchError::Tls(_)), "{err:?}");
+    server.kill();
+}
+
+#[test]
+fn a_plain_http_server_nobody_here_wrote_to_test_eof_bodies() {
+    // A response without Content-Length or chunking ends at EOF.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = greenhub_runtime::spawn(move || {
+        let (mut s, _): (TcpStream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf);
+        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end").unwrap();
+    });
+    let page = Client::new().get(&format!("http://{addr}/")).unwrap();
+    assert_eq!(page.body, b"until the end");
+    server.join();
+}
