@@ -4,6 +4,7 @@
 //! suspended stack) lives here, behind a small safe-to-call surface.
 
 use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
@@ -66,4 +67,49 @@ pub(crate) unsafe fn suspend(yielder: *const HubYielder) {
     // SAFETY: per this function's contract the yielder lives at the base of the running
     // coroutine's stack, which stays mapped while the coroutine runs.
     unsafe { (*yielder).suspend(()) }
+}
+
+/// A task's coroutine, resumed in place (no move in and out per switch).
+///
+/// Invariant: the coroutine is only touched on its hub's thread (the slot is `!Sync`),
+/// and `take`/`set` are never called while `resume` runs it — which the `running` flag
+/// checks.
+pub(crate) struct CoroSlot {
+    coro: UnsafeCell<Option<Coro>>,
+    running: Cell<bool>,
+}
+
+impl CoroSlot {
+    pub(crate) const fn empty() -> CoroSlot {
+        CoroSlot { coro: UnsafeCell::new(None), running: Cell::new(false) }
+    }
+
+    /// Installs a coroutine.
+    pub(crate) fn set(&self, coro: Coro) {
+        assert!(!self.running.get(), "greenhub: a running coroutine cannot be replaced");
+        // SAFETY: not running (checked), so no `&mut` from `resume` is alive, and the
+        // slot is only reachable from this thread.
+        unsafe { *self.coro.get() = Some(coro) };
+    }
+
+    /// Removes the coroutine (to drop or abandon it).
+    pub(crate) fn take(&self) -> Option<Coro> {
+        assert!(!self.running.get(), "greenhub: a running coroutine cannot be taken");
+        // SAFETY: as in `set`.
+        unsafe { (*self.coro.get()).take() }
+    }
+
+    /// Resumes the coroutine in place: `None` when it suspended, its outcome when it
+    /// finished (the finished coroutine stays in the slot until taken).
+    #[inline]
+    pub(crate) fn resume(&self) -> Option<Outcome> {
+        assert!(!self.running.replace(true), "greenhub: a coroutine cannot resume itself");
+        // SAFETY: `running` was false, so this is the only live reference into the slot
+        // (set/take refuse to run meanwhile, and resume cannot re-enter for the same
+        // slot); the slot is only reachable from this thread.
+        let coro = unsafe { (*self.coro.get()).as_mut() }.expect("a ready greenlet owns its coroutine");
+        let outcome = coro.resume();
+        self.running.set(false);
+        outcome
+    }
 }

@@ -171,7 +171,7 @@ impl Hub {
             with(|h| h.current.borrow().yielder.set(y));
             body()
         });
-        task.coro.set(Some(coro));
+        task.coro.set(coro);
         {
             let mut live = self.live.borrow_mut();
             let slot = match live.free.pop() {
@@ -312,16 +312,12 @@ impl Hub {
     fn resume(&self, task: Rc<Task>) {
         task.state.set(State::Running);
         task.started.set(true);
-        let mut coro = task.coro.take().expect("a ready greenlet owns its coroutine");
-        let root = self.current.replace(task);
-        let outcome = coro.resume();
-        let task = self.current.replace(root);
-        match outcome {
-            None => task.coro.set(Some(coro)),
-            Some(outcome) => {
-                drop(coro);
-                self.finish(&task, outcome);
-            }
+        let root = self.current.replace(task.clone());
+        let outcome = task.coro.resume();
+        self.current.replace(root);
+        if let Some(outcome) = outcome {
+            drop(task.coro.take());
+            self.finish(&task, outcome);
         }
     }
 

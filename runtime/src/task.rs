@@ -8,7 +8,7 @@ use std::ptr;
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::coro::{Coro, HubYielder, Outcome};
+use crate::coro::{CoroSlot, HubYielder, Outcome};
 use crate::park::WaitQueue;
 use crate::timer::TimerKey;
 
@@ -105,8 +105,8 @@ pub(crate) struct Task {
     /// Bumped each time the task becomes ready; tokens from older epochs are stale.
     pub(crate) epoch: Cell<u32>,
     pub(crate) started: Cell<bool>,
-    /// Taken out by the hub while the coroutine runs; `None` for greenlet zero and once done.
-    pub(crate) coro: Cell<Option<Coro>>,
+    /// The coroutine; empty for greenlet zero and once done.
+    pub(crate) coro: CoroSlot,
     pub(crate) yielder: Cell<*const HubYielder>,
     pub(crate) cancel: Cell<Cancel>,
     pub(crate) wait: Cell<Wait>,
@@ -129,7 +129,7 @@ impl Task {
             state: Cell::new(State::Running),
             epoch: Cell::new(0),
             started: Cell::new(false),
-            coro: Cell::new(None),
+            coro: CoroSlot::empty(),
             yielder: Cell::new(ptr::null()),
             cancel: Cell::new(Cancel::None),
             wait: Cell::new(Wait::Nothing),
