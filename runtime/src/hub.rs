@@ -18,10 +18,12 @@ use std::fmt::Write as _;
 use std::io;
 use std::panic;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::coro::{self, Coro, Outcome};
 use crate::error::{KillSignal, TimeoutSignal};
+use crate::monitor::Heartbeat;
 use crate::park::{Token, WaitQueue};
 use crate::reactor::Reactor;
 use crate::remote::{RemoteWaker, SendToken};
@@ -82,10 +84,13 @@ pub(crate) struct Hub {
     /// Waiters of `run()`.
     idle: WaitQueue,
     in_loop: Cell<bool>,
+    /// Published to the blocking detector.
+    pub(crate) heartbeat: Arc<Heartbeat>,
 }
 
 impl Hub {
     fn new() -> Hub {
+        crate::overflow::install();
         let root = Rc::new(Task::new(0, None, 0));
         Hub {
             current: RefCell::new(root.clone()),
@@ -100,6 +105,7 @@ impl Hub {
             io_waiters: Cell::new(0),
             idle: WaitQueue::new(),
             in_loop: Cell::new(false),
+            heartbeat: Heartbeat::register(),
         }
     }
 
@@ -117,6 +123,14 @@ impl Hub {
         } else {
             Some((cur.id, cur.name()))
         }
+    }
+
+    /// Calls `f` with the running task's id and given name, without allocating (for the
+    /// stack overflow report, which runs in a signal handler).
+    pub(crate) fn current_for_report(&self, f: impl FnOnce(u64, Option<&str>)) -> Option<()> {
+        let cur = self.current.try_borrow().ok()?;
+        f(cur.id, cur.name.as_deref());
+        Some(())
     }
 
     /// A token for the current task's next wait.
@@ -166,6 +180,9 @@ impl Hub {
         let stack = PooledStack::take(stack_size)?;
         let id = self.next_id.get();
         self.next_id.set(id + 1);
+        if let Some(n) = &name {
+            self.heartbeat.named(id, n);
+        }
         let task = Rc::new(Task::new(id, name, stack.size()));
         let coro = Coro::new(stack, move |y| {
             with(|h| h.current.borrow().yielder.set(y));
@@ -313,7 +330,9 @@ impl Hub {
         task.state.set(State::Running);
         task.started.set(true);
         let root = self.current.replace(task.clone());
+        self.heartbeat.beat(task.id);
         let outcome = task.coro.resume();
+        self.heartbeat.beat(0);
         self.current.replace(root);
         if let Some(outcome) = outcome {
             drop(task.coro.take());
@@ -323,6 +342,9 @@ impl Hub {
 
     /// Records a greenlet's outcome and wakes its joiners.
     fn finish(&self, task: &Rc<Task>, outcome: Outcome) {
+        if task.name.is_some() {
+            self.heartbeat.finished(task.id);
+        }
         task.state.set(State::Done);
         task.wait.set(Wait::Nothing);
         task.cancel.set(Cancel::None);
@@ -363,6 +385,17 @@ impl Hub {
     }
 
     fn poll(&self, timeout: Option<Duration>) {
+        let blocking = timeout != Some(Duration::ZERO);
+        if blocking {
+            self.heartbeat.polling(true);
+        }
+        self.poll_inner(timeout);
+        if blocking {
+            self.heartbeat.polling(false);
+        }
+    }
+
+    fn poll_inner(&self, timeout: Option<Duration>) {
         match self.reactor.get() {
             Some(r) => r.poll(self, timeout),
             // No reactor: no fd and no other thread can wake us, only the next timer.

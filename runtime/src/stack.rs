@@ -246,6 +246,8 @@ fn carve_slab(size: usize) -> io::Result<Vec<usize>> {
     }
     let base = base as usize;
     SLABS.fetch_add(1, Ordering::Relaxed);
+    crate::overflow::install();
+    crate::overflow::register_slab(base, len, stride);
     // SAFETY: the range was just mapped by us. Failure only means huge pages stay
     // possible, which costs memory but not correctness.
     unsafe {
