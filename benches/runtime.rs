@@ -84,5 +84,58 @@ fn timers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, switch, raw_corosensei, spawn_join, timers);
+/// Two greenlets passing one item back and forth through two rendezvous-free queues:
+/// time per hand-off (put + get + switch).
+fn queue_ping_pong(c: &mut Criterion) {
+    use greenhub::queue::Queue;
+    use std::rc::Rc;
+    c.bench_function("queue ping-pong (per hand-off)", |b| {
+        b.iter_custom(|iters| {
+            let (ping, pong) = (Rc::new(Queue::unbounded()), Rc::new(Queue::unbounded()));
+            let (p1, p2) = (ping.clone(), pong.clone());
+            let t = Instant::now();
+            let echo = greenhub::spawn(move || {
+                for _ in 0..iters {
+                    let v: u64 = p1.get();
+                    p2.put(v + 1);
+                }
+            });
+            for i in 0..iters {
+                ping.put(i);
+                black_box(pong.get());
+            }
+            echo.join();
+            t.elapsed() / 2
+        })
+    });
+}
+
+/// One greenlet waiting on an Event, another setting it: time per wake-up.
+fn event_wake(c: &mut Criterion) {
+    use greenhub::sync::Event;
+    use std::rc::Rc;
+    c.bench_function("event wake-up (set -> waiter runs)", |b| {
+        b.iter_custom(|iters| {
+            let (go, done) = (Rc::new(Event::new()), Rc::new(Event::new()));
+            let (g, d) = (go.clone(), done.clone());
+            let t = Instant::now();
+            let waiter = greenhub::spawn(move || {
+                for _ in 0..iters {
+                    g.wait();
+                    g.clear();
+                    d.set();
+                }
+            });
+            for _ in 0..iters {
+                go.set();
+                done.wait();
+                done.clear();
+            }
+            waiter.join();
+            t.elapsed() / 2
+        })
+    });
+}
+
+criterion_group!(benches, switch, raw_corosensei, spawn_join, timers, queue_ping_pong, event_wake);
 criterion_main!(benches);

@@ -13,5 +13,7 @@
 //! joinall([&foo, &bar]);
 //! ```
 
+#[cfg(feature = "monkey")]
+pub use greenhub_io::monkey;
 pub use greenhub_io::{net, os, server, thread};
 pub use greenhub_runtime::*;

@@ -34,6 +34,8 @@
 
 mod evented;
 mod fd;
+#[cfg(feature = "monkey")]
+pub mod monkey;
 pub mod net;
 pub mod os;
 pub mod server;

@@ -38,6 +38,24 @@ const SWITCH_INTERVAL: Duration = Duration::from_millis(5);
 
 thread_local! {
     static HUB: Hub = Hub::new();
+    /// Whether a greenlet (not greenlet zero) runs now. Const-initialised and without a
+    /// destructor, so it can be read anywhere: before `main`, in libc hooks, during
+    /// thread-local teardown.
+    static IN_GREENLET: Cell<bool> = const { Cell::new(false) };
+    /// Whether this thread has created its hub.
+    static HAS_HUB: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the caller runs inside a greenlet (`false` on a thread's own stack).
+#[inline]
+pub(crate) fn in_greenlet() -> bool {
+    IN_GREENLET.with(Cell::get)
+}
+
+/// Whether this thread has a hub (without creating one).
+#[inline]
+pub(crate) fn has_hub() -> bool {
+    HAS_HUB.with(Cell::get)
 }
 
 /// Runs `f` with this thread's hub (creating it on first use).
@@ -90,6 +108,7 @@ pub(crate) struct Hub {
 
 impl Hub {
     fn new() -> Hub {
+        HAS_HUB.with(|h| h.set(true));
         crate::overflow::install();
         let root = Rc::new(Task::new(0, None, 0));
         Hub {
@@ -331,7 +350,9 @@ impl Hub {
         task.started.set(true);
         let root = self.current.replace(task.clone());
         self.heartbeat.beat(task.id);
+        IN_GREENLET.with(|g| g.set(true));
         let outcome = task.coro.resume();
+        IN_GREENLET.with(|g| g.set(false));
         self.heartbeat.beat(0);
         self.current.replace(root);
         if let Some(outcome) = outcome {
@@ -557,6 +578,7 @@ impl Hub {
 impl Drop for Hub {
     /// The thread is exiting: unfinished greenlets are abandoned, never resumed.
     fn drop(&mut self) {
+        let _ = HAS_HUB.try_with(|h| h.set(false));
         let tasks: Vec<Rc<Task>> = self.live.get_mut().tasks.drain(..).flatten().collect();
         for t in &tasks {
             t.state.set(State::Done);

@@ -103,6 +103,18 @@ pub fn dump() -> String {
     hub::with(|h| h.dump())
 }
 
+/// Whether the caller runs inside a greenlet (`false` on a thread's own stack, in
+/// threads without a hub, and before `main`). Cheap and safe to call from anywhere,
+/// including libc hooks.
+///
+/// ```
+/// assert!(!greenhub_runtime::in_greenlet());
+/// assert_eq!(greenhub_runtime::spawn(greenhub_runtime::in_greenlet).get(), Ok(true));
+/// ```
+pub fn in_greenlet() -> bool {
+    hub::in_greenlet()
+}
+
 /// Counters of this thread's hub (for tests and diagnostics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HubStats {

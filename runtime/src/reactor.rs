@@ -309,6 +309,9 @@ pub fn wait_writable(fd: RawFd, deadline: Option<Instant>) -> io::Result<()> {
 /// greenhub_runtime::deregister(std::os::fd::AsRawFd::as_raw_fd(&a)); // unknown fds are ignored
 /// ```
 pub fn deregister(fd: RawFd) {
+    if !hub::has_hub() {
+        return; // no hub, nothing registered (and none is created for this)
+    }
     hub::with(|hub| {
         if let Some(r) = hub.reactor_if_any() {
             let found = r.table.borrow().by_fd.get(&fd).copied();

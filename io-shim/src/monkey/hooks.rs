@@ -1,0 +1,657 @@
+//! The interposed libc functions (unsafe leaf). Every hook starts with the cheap test
+//! "patched, and an fd of ours / inside a greenlet?" and otherwise makes the raw
+//! syscall, so before `patch_all` (and before `main`) it behaves exactly like libc.
+
+use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use libc::{msghdr, nfds_t, pollfd, size_t, sockaddr, socklen_t, ssize_t, timespec};
+
+use super::{flags, managed_blocking, patched, set_flags, slot, MANAGED, RCV_TIMEO_MS, SND_TIMEO_MS, USER_NONBLOCK};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    Read,
+    Write,
+}
+
+fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+fn set_errno(e: c_int) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = e };
+}
+
+fn timeout_of(fd: c_int, dir: Dir) -> Option<Duration> {
+    let i = slot(fd)?;
+    let ms = match dir {
+        Dir::Read => RCV_TIMEO_MS[i].load(Ordering::Relaxed),
+        Dir::Write => SND_TIMEO_MS[i].load(Ordering::Relaxed),
+    };
+    (ms != 0).then(|| Duration::from_millis(ms.into()))
+}
+
+/// Raw `poll(2)` on one fd, waiting at most until `deadline`; `false` on timeout.
+fn poll_wait(fd: c_int, dir: Dir, deadline: Option<Instant>) -> bool {
+    let events = if dir == Dir::Read { libc::POLLIN } else { libc::POLLOUT };
+    loop {
+        let ms = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                left.as_millis().clamp(1, c_int::MAX as u128) as c_int
+            }
+        };
+        let mut p = pollfd { fd, events, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { sys_poll(&mut p, 1, ms) };
+        if r > 0 {
+            return true;
+        }
+        if r == 0 {
+            return false;
+        }
+        if errno() != libc::EINTR {
+            return true; // let the operation report the error
+        }
+    }
+}
+
+/// Waits until `fd` may be ready for `dir`: through the hub in a greenlet, in `poll(2)`
+/// otherwise. `false` when the deadline passed.
+fn wait(fd: c_int, dir: Dir, deadline: Option<Instant>) -> bool {
+    if greenhub_runtime::in_greenlet() {
+        let r = match dir {
+            Dir::Read => greenhub_runtime::wait_readable(fd, deadline),
+            Dir::Write => greenhub_runtime::wait_writable(fd, deadline),
+        };
+        match r {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => false,
+            // Not pollable through epoll (or no poller): fall back to poll(2).
+            Err(_) => poll_wait(fd, dir, deadline),
+        }
+    } else {
+        poll_wait(fd, dir, deadline)
+    }
+}
+
+/// Runs `op` on a socket of ours as if it were blocking.
+fn blocking(fd: c_int, dir: Dir, mut op: impl FnMut() -> ssize_t) -> ssize_t {
+    if !managed_blocking(fd) {
+        return op();
+    }
+    let deadline = timeout_of(fd, dir).and_then(|t| Instant::now().checked_add(t));
+    loop {
+        let r = op();
+        if r >= 0 {
+            return r;
+        }
+        let e = errno();
+        if e != libc::EAGAIN && e != libc::EWOULDBLOCK {
+            return r;
+        }
+        if !wait(fd, dir, deadline) {
+            set_errno(libc::EAGAIN); // SO_RCVTIMEO/SO_SNDTIMEO expiry, as Linux reports it
+            return -1;
+        }
+    }
+}
+
+// ---- raw syscalls -------------------------------------------------------------------
+
+macro_rules! sys {
+    ($nr:expr $(, $a:expr)*) => {{
+        // SAFETY: a raw syscall with the hooked caller's own arguments (or values we
+        // built), exactly what libc's wrapper would pass to the kernel.
+        unsafe { libc::syscall($nr $(, $a)*) }
+    }};
+}
+
+unsafe fn sys_poll(fds: *mut pollfd, n: nfds_t, ms: c_int) -> c_int {
+    sys!(libc::SYS_poll, fds, n, ms) as c_int
+}
+
+// ---- sockets ------------------------------------------------------------------------
+
+/// Interposed `socket(2)`.
+///
+/// # Safety
+/// As libc's `socket`.
+#[no_mangle]
+pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    let base = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+    let ours = patched()
+        && matches!(domain, libc::AF_INET | libc::AF_INET6 | libc::AF_UNIX)
+        && matches!(base, libc::SOCK_STREAM | libc::SOCK_DGRAM | libc::SOCK_SEQPACKET);
+    if !ours {
+        return sys!(libc::SYS_socket, domain, ty, protocol) as c_int;
+    }
+    let fd = sys!(libc::SYS_socket, domain, ty | libc::SOCK_NONBLOCK, protocol) as c_int;
+    if fd >= 0 {
+        let user = if ty & libc::SOCK_NONBLOCK != 0 { USER_NONBLOCK } else { 0 };
+        set_flags(fd, MANAGED | user);
+    }
+    fd
+}
+
+/// Interposed `connect(2)`.
+///
+/// # Safety
+/// As libc's `connect`.
+#[no_mangle]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    let r = sys!(libc::SYS_connect, fd, addr, len) as c_int;
+    if r == 0 || !managed_blocking(fd) || errno() != libc::EINPROGRESS {
+        return r;
+    }
+    let deadline = timeout_of(fd, Dir::Write).and_then(|t| Instant::now().checked_add(t));
+    if !wait(fd, Dir::Write, deadline) {
+        set_errno(libc::EINPROGRESS);
+        return -1;
+    }
+    let mut err: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as socklen_t;
+    let g = sys!(libc::SYS_getsockopt, fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut err as *mut c_int, &mut len);
+    if g != 0 {
+        return -1;
+    }
+    if err != 0 {
+        set_errno(err);
+        return -1;
+    }
+    0
+}
+
+/// Interposed `accept(2)`.
+///
+/// # Safety
+/// As libc's `accept`.
+#[no_mangle]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: same contract.
+    unsafe { accept4(fd, addr, len, 0) }
+}
+
+/// Interposed `accept4(2)`.
+///
+/// # Safety
+/// As libc's `accept4`.
+#[no_mangle]
+pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, fl: c_int) -> c_int {
+    if !patched() || flags(fd) & MANAGED == 0 {
+        return sys!(libc::SYS_accept4, fd, addr, len, fl) as c_int;
+    }
+    let new = blocking(fd, Dir::Read, || sys!(libc::SYS_accept4, fd, addr, len, fl | libc::SOCK_NONBLOCK) as ssize_t);
+    if new >= 0 {
+        let user = if fl & libc::SOCK_NONBLOCK != 0 { USER_NONBLOCK } else { 0 };
+        set_flags(new as c_int, MANAGED | user);
+    }
+    new as c_int
+}
+
+/// Interposed `read(2)`.
+///
+/// # Safety
+/// As libc's `read`.
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    blocking(fd, Dir::Read, || sys!(libc::SYS_read, fd, buf, n) as ssize_t)
+}
+
+/// Interposed `write(2)`.
+///
+/// # Safety
+/// As libc's `write`.
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    blocking(fd, Dir::Write, || sys!(libc::SYS_write, fd, buf, n) as ssize_t)
+}
+
+/// Interposed `readv(2)`.
+///
+/// # Safety
+/// As libc's `readv`.
+#[no_mangle]
+pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ssize_t {
+    blocking(fd, Dir::Read, || sys!(libc::SYS_readv, fd, iov, cnt) as ssize_t)
+}
+
+/// Interposed `writev(2)`.
+///
+/// # Safety
+/// As libc's `writev`.
+#[no_mangle]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ssize_t {
+    blocking(fd, Dir::Write, || sys!(libc::SYS_writev, fd, iov, cnt) as ssize_t)
+}
+
+fn dontwait(fl: c_int) -> bool {
+    fl & libc::MSG_DONTWAIT != 0
+}
+
+/// Interposed `recv(2)`.
+///
+/// # Safety
+/// As libc's `recv`.
+#[no_mangle]
+pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, fl: c_int) -> ssize_t {
+    let op = || sys!(libc::SYS_recvfrom, fd, buf, n, fl, 0usize, 0usize) as ssize_t;
+    if dontwait(fl) {
+        op()
+    } else {
+        blocking(fd, Dir::Read, op)
+    }
+}
+
+/// Interposed `send(2)`.
+///
+/// # Safety
+/// As libc's `send`.
+#[no_mangle]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, fl: c_int) -> ssize_t {
+    let op = || sys!(libc::SYS_sendto, fd, buf, n, fl, 0usize, 0usize) as ssize_t;
+    if dontwait(fl) {
+        op()
+    } else {
+        blocking(fd, Dir::Write, op)
+    }
+}
+
+/// Interposed `recvfrom(2)`.
+///
+/// # Safety
+/// As libc's `recvfrom`.
+#[no_mangle]
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    fl: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> ssize_t {
+    let op = || sys!(libc::SYS_recvfrom, fd, buf, n, fl, addr, len) as ssize_t;
+    if dontwait(fl) {
+        op()
+    } else {
+        blocking(fd, Dir::Read, op)
+    }
+}
+
+/// Interposed `sendto(2)`.
+///
+/// # Safety
+/// As libc's `sendto`.
+#[no_mangle]
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+    fl: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> ssize_t {
+    let op = || sys!(libc::SYS_sendto, fd, buf, n, fl, addr, len) as ssize_t;
+    if dontwait(fl) {
+        op()
+    } else {
+        blocking(fd, Dir::Write, op)
+    }
+}
+
+/// Interposed `recvmsg(2)`.
+///
+/// # Safety
+/// As libc's `recvmsg`.
+#[no_mangle]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, fl: c_int) -> ssize_t {
+    let op = || sys!(libc::SYS_recvmsg, fd, msg, fl) as ssize_t;
+    if dontwait(fl) {
+        op()
+    } else {
+        blocking(fd, Dir::Read, op)
+    }
+}
+
+/// Interposed `sendmsg(2)`.
+///
+/// # Safety
+/// As libc's `sendmsg`.
+#[no_mangle]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, fl: c_int) -> ssize_t {
+    let op = || sys!(libc::SYS_sendmsg, fd, msg, fl) as ssize_t;
+    if dontwait(fl) {
+        op()
+    } else {
+        blocking(fd, Dir::Write, op)
+    }
+}
+
+/// Interposed `poll(2)`: inside a greenlet it waits through the hub.
+///
+/// # Safety
+/// As libc's `poll`.
+#[no_mangle]
+pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
+    if !patched() || timeout == 0 || !greenhub_runtime::in_greenlet() {
+        // SAFETY: the caller's arguments.
+        return unsafe { sys_poll(fds, n, timeout) };
+    }
+    // SAFETY: the caller's arguments; a zero timeout never blocks.
+    let r = unsafe { sys_poll(fds, n, 0) };
+    if r != 0 {
+        return r;
+    }
+    let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
+    if n == 1 {
+        // SAFETY: n == 1: one valid pollfd.
+        let p = unsafe { &*fds };
+        let dir = if p.events & libc::POLLOUT != 0 && p.events & libc::POLLIN == 0 { Dir::Write } else { Dir::Read };
+        wait(p.fd, dir, deadline);
+        // SAFETY: as above.
+        return unsafe { sys_poll(fds, n, 0) };
+    }
+    // Several fds: look again with a growing pause, letting other greenlets run.
+    let mut pause = Duration::from_millis(1);
+    loop {
+        greenhub_runtime::sleep(pause);
+        // SAFETY: as above.
+        let r = unsafe { sys_poll(fds, n, 0) };
+        if r != 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+            return r;
+        }
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Interposed `close(2)`: forgets the fd's state (and its hub registration).
+///
+/// # Safety
+/// As libc's `close`.
+#[no_mangle]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if patched() {
+        if flags(fd) != 0 {
+            set_flags(fd, 0);
+        }
+        greenhub_runtime::deregister(fd);
+    }
+    sys!(libc::SYS_close, fd) as c_int
+}
+
+fn copy_flags(from: c_int, to: c_int) {
+    if to >= 0 && patched() {
+        let f = flags(from);
+        set_flags(to, f);
+        if let (Some(a), Some(b)) = (slot(from), slot(to)) {
+            RCV_TIMEO_MS[b].store(RCV_TIMEO_MS[a].load(Ordering::Relaxed), Ordering::Relaxed);
+            SND_TIMEO_MS[b].store(SND_TIMEO_MS[a].load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Interposed `dup(2)`: the copy shares the socket's state.
+///
+/// # Safety
+/// As libc's `dup`.
+#[no_mangle]
+pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
+    let new = sys!(libc::SYS_dup, fd) as c_int;
+    copy_flags(fd, new);
+    new
+}
+
+/// Interposed `dup2(2)`.
+///
+/// # Safety
+/// As libc's `dup2`.
+#[no_mangle]
+pub unsafe extern "C" fn dup2(fd: c_int, to: c_int) -> c_int {
+    // SAFETY: same contract.
+    unsafe { dup3(fd, to, 0) }
+}
+
+/// Interposed `dup3(2)`.
+///
+/// # Safety
+/// As libc's `dup3`.
+#[no_mangle]
+pub unsafe extern "C" fn dup3(fd: c_int, to: c_int, fl: c_int) -> c_int {
+    if fd == to {
+        // dup2 semantics for equal fds: check validity, change nothing.
+        return if fl == 0 {
+            sys!(libc::SYS_fcntl, fd, libc::F_GETFD) as c_int
+        } else {
+            sys!(libc::SYS_dup3, fd, to, fl) as c_int
+        };
+    }
+    let new = sys!(libc::SYS_dup3, fd, to, fl) as c_int;
+    copy_flags(fd, new);
+    new
+}
+
+/// Interposed `fcntl(2)` (the variadic argument is read as one machine word, which is
+/// how every fcntl command passes it on Linux x86-64 and aarch64).
+///
+/// # Safety
+/// As libc's `fcntl`.
+#[no_mangle]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    if !patched() || flags(fd) & MANAGED == 0 {
+        return sys!(libc::SYS_fcntl, fd, cmd, arg) as c_int;
+    }
+    match cmd {
+        libc::F_GETFL => {
+            let r = sys!(libc::SYS_fcntl, fd, cmd) as c_int;
+            if r >= 0 && flags(fd) & USER_NONBLOCK == 0 {
+                r & !libc::O_NONBLOCK
+            } else {
+                r
+            }
+        }
+        libc::F_SETFL => {
+            let user = if arg as c_int & libc::O_NONBLOCK != 0 { USER_NONBLOCK } else { 0 };
+            let r = sys!(libc::SYS_fcntl, fd, cmd, arg | libc::O_NONBLOCK as c_ulong) as c_int;
+            if r == 0 {
+                if let Some(i) = slot(fd) {
+                    super::FLAGS[i].store(MANAGED | user, Ordering::Relaxed);
+                }
+            }
+            r
+        }
+        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
+            let new = sys!(libc::SYS_fcntl, fd, cmd, arg) as c_int;
+            copy_flags(fd, new);
+            new
+        }
+        _ => sys!(libc::SYS_fcntl, fd, cmd, arg) as c_int,
+    }
+}
+
+/// Interposed `ioctl(2)`: `FIONBIO` on a socket of ours records the user's wish.
+///
+/// # Safety
+/// As libc's `ioctl`.
+#[no_mangle]
+pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int {
+    if req == libc::FIONBIO as c_ulong && patched() && flags(fd) & MANAGED != 0 && !arg.is_null() {
+        // SAFETY: FIONBIO takes a pointer to an int.
+        let on = unsafe { *(arg as *const c_int) } != 0;
+        if let Some(i) = slot(fd) {
+            super::FLAGS[i].store(MANAGED | if on { USER_NONBLOCK } else { 0 }, Ordering::Relaxed);
+        }
+        return 0;
+    }
+    sys!(libc::SYS_ioctl, fd, req, arg) as c_int
+}
+
+/// Interposed `setsockopt(2)`: `SO_RCVTIMEO`/`SO_SNDTIMEO` also bound our waits.
+///
+/// # Safety
+/// As libc's `setsockopt`.
+#[no_mangle]
+pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+    let r = sys!(libc::SYS_setsockopt, fd, level, name, val, len) as c_int;
+    if r == 0
+        && patched()
+        && level == libc::SOL_SOCKET
+        && (name == libc::SO_RCVTIMEO || name == libc::SO_SNDTIMEO)
+        && len as usize >= std::mem::size_of::<libc::timeval>()
+    {
+        // SAFETY: the kernel accepted `val` as a timeval of `len` bytes.
+        let tv = unsafe { *(val as *const libc::timeval) };
+        let ms = (tv.tv_sec as u64).saturating_mul(1000).saturating_add((tv.tv_usec as u64).div_ceil(1000));
+        let ms = u32::try_from(ms).unwrap_or(u32::MAX);
+        if let Some(i) = slot(fd) {
+            let t = if name == libc::SO_RCVTIMEO { &RCV_TIMEO_MS[i] } else { &SND_TIMEO_MS[i] };
+            t.store(ms, Ordering::Relaxed);
+        }
+    }
+    r
+}
+
+// ---- sleeping -----------------------------------------------------------------------
+
+fn cooperative() -> bool {
+    patched() && greenhub_runtime::in_greenlet()
+}
+
+fn duration(ts: &timespec) -> Option<Duration> {
+    (ts.tv_sec >= 0 && (0..1_000_000_000).contains(&ts.tv_nsec))
+        .then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+/// Interposed `nanosleep(2)` (what `std::thread::sleep` calls).
+///
+/// # Safety
+/// As libc's `nanosleep`.
+#[no_mangle]
+pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
+    if cooperative() && !req.is_null() {
+        // SAFETY: non-null request from the caller.
+        if let Some(d) = duration(unsafe { &*req }) {
+            greenhub_runtime::sleep(d);
+            if !rem.is_null() {
+                // SAFETY: the caller's remainder slot.
+                unsafe { *rem = timespec { tv_sec: 0, tv_nsec: 0 } };
+            }
+            return 0;
+        }
+    }
+    sys!(libc::SYS_nanosleep, req, rem) as c_int
+}
+
+/// Interposed `clock_nanosleep(2)` (returns the error number, like libc's).
+///
+/// # Safety
+/// As libc's `clock_nanosleep`.
+#[no_mangle]
+pub unsafe extern "C" fn clock_nanosleep(
+    clock: libc::clockid_t,
+    fl: c_int,
+    req: *const timespec,
+    rem: *mut timespec,
+) -> c_int {
+    if cooperative() && !req.is_null() {
+        // SAFETY: non-null request from the caller.
+        if let Some(mut d) = duration(unsafe { &*req }) {
+            if fl & libc::TIMER_ABSTIME != 0 {
+                let mut now = timespec { tv_sec: 0, tv_nsec: 0 };
+                if sys!(libc::SYS_clock_gettime, clock, &mut now as *mut timespec) != 0 {
+                    return errno();
+                }
+                d = d.saturating_sub(duration(&now).unwrap_or_default());
+            }
+            greenhub_runtime::sleep(d);
+            return 0;
+        }
+    }
+    let r = sys!(libc::SYS_clock_nanosleep, clock, fl, req, rem);
+    if r == 0 {
+        0
+    } else {
+        errno()
+    }
+}
+
+/// Interposed `usleep(3)`.
+///
+/// # Safety
+/// As libc's `usleep`.
+#[no_mangle]
+pub unsafe extern "C" fn usleep(us: libc::useconds_t) -> c_int {
+    let ts = timespec { tv_sec: (us / 1_000_000) as libc::time_t, tv_nsec: ((us % 1_000_000) * 1000) as libc::c_long };
+    // SAFETY: a valid request and no remainder.
+    unsafe { nanosleep(&ts, std::ptr::null_mut()) }
+}
+
+/// Interposed `sleep(3)`.
+///
+/// # Safety
+/// As libc's `sleep`.
+#[no_mangle]
+pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
+    let ts = timespec { tv_sec: secs as libc::time_t, tv_nsec: 0 };
+    let mut rem = timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid request and remainder.
+    if unsafe { nanosleep(&ts, &mut rem) } == 0 {
+        0
+    } else {
+        rem.tv_sec as c_uint
+    }
+}
+
+// ---- name resolution ----------------------------------------------------------------
+
+type GetAddrInfo =
+    unsafe extern "C" fn(*const c_char, *const c_char, *const libc::addrinfo, *mut *mut libc::addrinfo) -> c_int;
+
+fn real_getaddrinfo() -> Option<GetAddrInfo> {
+    static REAL: AtomicUsize = AtomicUsize::new(0);
+    let mut f = REAL.load(Ordering::Acquire);
+    if f == 0 {
+        // SAFETY: dlsym with a NUL-terminated name; RTLD_NEXT finds libc's definition.
+        f = unsafe { libc::dlsym(libc::RTLD_NEXT, c"getaddrinfo".as_ptr()) } as usize;
+        REAL.store(f, Ordering::Release);
+    }
+    // SAFETY: a non-null result of dlsym("getaddrinfo") is libc's getaddrinfo.
+    (f != 0).then(|| unsafe { std::mem::transmute::<usize, GetAddrInfo>(f) })
+}
+
+/// The caller's pointers, carried to a pool thread while the caller is parked.
+struct Args(*const c_char, *const c_char, *const libc::addrinfo, *mut *mut libc::addrinfo);
+// SAFETY: the calling greenlet stays parked (its stack and arguments alive and untouched)
+// until the pool thread has finished with them.
+unsafe impl Send for Args {}
+
+/// Interposed `getaddrinfo(3)`: inside a greenlet it runs on the threadpool.
+///
+/// # Safety
+/// As libc's `getaddrinfo`.
+#[no_mangle]
+pub unsafe extern "C" fn getaddrinfo(
+    node: *const c_char,
+    service: *const c_char,
+    hints: *const libc::addrinfo,
+    res: *mut *mut libc::addrinfo,
+) -> c_int {
+    let Some(real) = real_getaddrinfo() else { return libc::EAI_SYSTEM };
+    if !cooperative() {
+        // SAFETY: the caller's arguments.
+        return unsafe { real(node, service, hints, res) };
+    }
+    let args = Args(node, service, hints, res);
+    greenhub_runtime::threadpool::spawn_blocking(move || {
+        let a = args;
+        // SAFETY: see `Args`.
+        unsafe { real(a.0, a.1, a.2, a.3) }
+    })
+}

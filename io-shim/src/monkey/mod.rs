@@ -1,0 +1,97 @@
+//! `monkey::patch_all()`: make `std::net`, `std::thread::sleep`, name resolution and
+//! third-party blocking crates cooperative inside greenlets (feature `monkey`).
+//!
+//! Rust cannot rebind functions at run time, but an executable can *interpose* libc
+//! symbols: this module defines `read`, `write`, `connect`, `nanosleep`, `getaddrinfo`,
+//! ... and the static linker resolves std's (and every statically linked crate's) calls
+//! to them. Each hook behaves exactly like libc (same results, same errno) until
+//! [`patch_all`] is called, and always outside a greenlet (on a thread's own stack, in
+//! threads without a hub). Inside a greenlet, after `patch_all`, a socket call that would
+//! block parks the greenlet on the hub, and a sleep is a greenhub sleep.
+//!
+//! How: sockets created after `patch_all` (by `socket`, `accept`, `accept4`) are made
+//! non-blocking underneath and remembered in a per-fd table. An operation on such a
+//! socket tries the syscall; on `EAGAIN` a greenlet waits for readiness through the hub,
+//! while any other caller waits in `poll(2)` — so code outside greenlets still sees a
+//! blocking socket. What the user asks for is honoured: a socket the user made
+//! non-blocking (`fcntl`/`ioctl(FIONBIO)`/`SOCK_NONBLOCK`, `MSG_DONTWAIT`) keeps returning
+//! `EAGAIN`, `fcntl(F_GETFL)` hides our `O_NONBLOCK`, and `SO_RCVTIMEO`/`SO_SNDTIMEO` bound
+//! the waits (expiry: `EAGAIN`, as in Linux). `getaddrinfo` runs on the threadpool
+//! (glibc's resolver internals are not interposable). The pass-through path before
+//! `patch_all` is a relaxed atomic load plus the raw syscall, safe before `main`.
+//!
+//! See docs/monkey.md for what cannot be patched.
+
+mod hooks;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+
+/// Set by [`patch_all`].
+static PATCHED: AtomicBool = AtomicBool::new(false);
+
+/// Fds tracked (sockets with a higher number behave like plain libc sockets).
+pub(crate) const MAX_FD: usize = 65536;
+/// The fd is a socket we made non-blocking underneath.
+pub(crate) const MANAGED: u8 = 1;
+/// The user asked for non-blocking behaviour.
+pub(crate) const USER_NONBLOCK: u8 = 2;
+
+static FLAGS: [AtomicU8; MAX_FD] = [const { AtomicU8::new(0) }; MAX_FD];
+/// `SO_RCVTIMEO` / `SO_SNDTIMEO` in milliseconds (0: none).
+static RCV_TIMEO_MS: [AtomicU32; MAX_FD] = [const { AtomicU32::new(0) }; MAX_FD];
+static SND_TIMEO_MS: [AtomicU32; MAX_FD] = [const { AtomicU32::new(0) }; MAX_FD];
+
+/// Turns the hooks on for the rest of the process (idempotent).
+///
+/// ```
+/// greenhub_io::monkey::patch_all();
+/// assert!(greenhub_io::monkey::is_patched());
+/// // Now std::thread::sleep inside a greenlet is a greenhub sleep:
+/// let t = std::time::Instant::now();
+/// let gs: Vec<_> = (0..10)
+///     .map(|_| greenhub_runtime::spawn(|| std::thread::sleep(std::time::Duration::from_millis(50))))
+///     .collect();
+/// greenhub_runtime::joinall(&gs);
+/// assert!(t.elapsed() < std::time::Duration::from_millis(400));
+/// ```
+pub fn patch_all() {
+    PATCHED.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`patch_all`] has been called.
+///
+/// ```
+/// let _ = greenhub_io::monkey::is_patched();
+/// ```
+pub fn is_patched() -> bool {
+    PATCHED.load(Ordering::Relaxed)
+}
+
+#[inline]
+fn patched() -> bool {
+    PATCHED.load(Ordering::Relaxed)
+}
+
+#[inline]
+fn slot(fd: libc::c_int) -> Option<usize> {
+    usize::try_from(fd).ok().filter(|&i| i < MAX_FD)
+}
+
+#[inline]
+fn flags(fd: libc::c_int) -> u8 {
+    slot(fd).map_or(0, |i| FLAGS[i].load(Ordering::Relaxed))
+}
+
+fn set_flags(fd: libc::c_int, f: u8) {
+    if let Some(i) = slot(fd) {
+        FLAGS[i].store(f, Ordering::Relaxed);
+        RCV_TIMEO_MS[i].store(0, Ordering::Relaxed);
+        SND_TIMEO_MS[i].store(0, Ordering::Relaxed);
+    }
+}
+
+/// A socket of ours that the user wants to behave as blocking.
+#[inline]
+fn managed_blocking(fd: libc::c_int) -> bool {
+    patched() && flags(fd) == MANAGED
+}
