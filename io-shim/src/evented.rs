@@ -84,20 +84,37 @@ impl<S: AsRawFd> Evented<S> {
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
         loop {
+            if !self.reg.is_readable() {
+                self.reg.wait_readable(deadline)?;
+            }
             match op(&self.io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.reg.wait_readable(deadline)?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.reg.clear_readable(),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => return r,
             }
         }
     }
 
+    /// A stream read into a buffer of `len` bytes: like [`Evented::read_with`], and a short
+    /// read (fewer bytes than asked, but not end of stream) marks the socket drained, so
+    /// the next read parks at once instead of making a syscall that would fail.
+    pub(crate) fn read_stream(&self, len: usize, op: impl FnMut(&S) -> io::Result<usize>) -> io::Result<usize> {
+        let n = self.read_with(op)?;
+        if n > 0 && n < len {
+            self.reg.clear_readable();
+        }
+        Ok(n)
+    }
+
     /// Runs a writing operation, parking on writability while it would block.
     pub(crate) fn write_with<R>(&self, mut op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
         let deadline = deadline(self.write_timeout.get());
         loop {
+            if !self.reg.is_writable() {
+                self.reg.wait_writable(deadline)?;
+            }
             match op(&self.io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.reg.wait_writable(deadline)?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.reg.clear_writable(),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => return r,
             }

@@ -26,9 +26,19 @@ use crate::task::{Task, Wait, Wake};
 /// mio token of the remote queue's waker.
 const WAKER: mio::Token = mio::Token(usize::MAX);
 
+/// Readiness bits cached per fd. The *closed* bits (peer hung up, or an error) are never
+/// cleared: after them, operations return at once (end of stream, or the error).
+const READABLE: u8 = 1;
+const WRITABLE: u8 = 2;
+const READ_CLOSED: u8 = 4;
+const WRITE_CLOSED: u8 = 8;
+
 struct Entry {
     fd: RawFd,
     gen: u32,
+    /// Readiness seen since the fd was last found drained (both set at registration:
+    /// unknown, so try the operation).
+    ready: u8,
     /// Live [`Registration`]s of this fd (0: registered implicitly by the free functions).
     refs: usize,
     readers: Vec<Token>,
@@ -100,8 +110,14 @@ impl Reactor {
             t.free.push(slot);
             return Err(e);
         }
-        t.entries[slot as usize] =
-            Some(Entry { fd, gen, refs: usize::from(owned), readers: Vec::new(), writers: Vec::new() });
+        t.entries[slot as usize] = Some(Entry {
+            fd,
+            gen,
+            ready: READABLE | WRITABLE,
+            refs: usize::from(owned),
+            readers: Vec::new(),
+            writers: Vec::new(),
+        });
         t.by_fd.insert(fd, slot);
         Ok((slot, gen))
     }
@@ -139,6 +155,21 @@ impl Reactor {
         };
         if last {
             self.remove(hub, slot, gen);
+        }
+    }
+
+    fn readiness(&self, slot: u32, gen: u32) -> u8 {
+        match self.table.borrow().entries.get(slot as usize) {
+            Some(Some(e)) if e.gen == gen => e.ready,
+            _ => READABLE | WRITABLE, // gone: let the operation report the error
+        }
+    }
+
+    fn clear_readiness(&self, slot: u32, gen: u32, bits: u8) {
+        if let Some(Some(e)) = self.table.borrow_mut().entries.get_mut(slot as usize) {
+            if e.gen == gen {
+                e.ready &= !bits;
+            }
         }
     }
 
@@ -208,10 +239,18 @@ impl Reactor {
                 if e.gen != gen {
                     continue;
                 }
+                if ev.is_read_closed() || ev.is_error() {
+                    e.ready |= READ_CLOSED;
+                }
+                if ev.is_write_closed() || ev.is_error() {
+                    e.ready |= WRITE_CLOSED;
+                }
                 if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    e.ready |= READABLE;
                     wake.append(&mut e.readers);
                 }
                 if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+                    e.ready |= WRITABLE;
                     wake.append(&mut e.writers);
                 }
             }
@@ -366,6 +405,52 @@ impl Registration {
     /// See [`wait_readable`].
     pub fn wait_readable(&self, deadline: Option<Instant>) -> io::Result<()> {
         self.wait(false, deadline)
+    }
+
+    /// Whether a readable event may be pending: `false` only after
+    /// [`Registration::clear_readable`] with no readable event since. An operation that
+    /// finds `false` can park at once instead of making a syscall that would fail with
+    /// `WouldBlock`.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// a.set_nonblocking(true).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// assert!(reg.is_readable()); // unknown at first: try the operation
+    /// reg.clear_readable(); // it returned WouldBlock (or a short read drained the fd)
+    /// assert!(!reg.is_readable());
+    /// ```
+    pub fn is_readable(&self) -> bool {
+        self.readiness() & (READABLE | READ_CLOSED) != 0
+    }
+
+    /// Whether a writable event may be pending (see [`Registration::is_readable`]).
+    pub fn is_writable(&self) -> bool {
+        self.readiness() & (WRITABLE | WRITE_CLOSED) != 0
+    }
+
+    /// Records that the fd was found drained (a read returned `WouldBlock`, or a stream
+    /// read returned less than asked). A hang-up or error already seen stays recorded.
+    pub fn clear_readable(&self) {
+        self.clear(READABLE);
+    }
+
+    /// Records that the fd was found full (a write returned `WouldBlock` or was short).
+    pub fn clear_writable(&self) {
+        self.clear(WRITABLE);
+    }
+
+    fn readiness(&self) -> u8 {
+        hub::with(|hub| hub.reactor_if_any().map_or(READABLE | WRITABLE, |r| r.readiness(self.slot, self.gen)))
+    }
+
+    fn clear(&self, bits: u8) {
+        hub::with(|hub| {
+            if let Some(r) = hub.reactor_if_any() {
+                r.clear_readiness(self.slot, self.gen, bits);
+            }
+        })
     }
 
     /// See [`wait_writable`].

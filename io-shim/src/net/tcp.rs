@@ -233,7 +233,8 @@ fn connect_addr(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpS
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read_with(|mut s| s.read(buf))
+        let len = buf.len();
+        self.inner.read_stream(len, |mut s| s.read(buf))
     }
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.inner.read_with(|mut s| s.read_vectored(bufs))

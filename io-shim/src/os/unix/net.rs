@@ -96,7 +96,8 @@ impl UnixStream {
 
 impl Read for &UnixStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read_with(|mut s| s.read(buf))
+        let len = buf.len();
+        self.inner.read_stream(len, |mut s| s.read(buf))
     }
 }
 
