@@ -1,25 +1,13 @@
 //! Scheduling order, checked against gevent 26 (the same programs in Python print the
 //! same sequences).
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use greenhub::{joinall, sleep, spawn, yield_now, Builder};
 
-type Log = Rc<RefCell<Vec<String>>>;
-
-fn log() -> Log {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-fn push(l: &Log, s: impl Into<String>) {
-    l.borrow_mut().push(s.into());
-}
-
-fn joined(l: &Log) -> String {
-    l.borrow().join(" ")
-}
+mod common;
+use common::{joined, log, push};
 
 #[test]
 fn foo_bar_demo_sleeps_80_and_20_ms() {

@@ -1,7 +1,7 @@
 //! Event, AsyncResult, Semaphore, Mutex, Queue, JoinableQueue, Pool, Group: orders
 //! checked against gevent 26, and kill/timeout safety (no stale waiter, no lost wake-up).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -10,19 +10,8 @@ use greenhub::queue::{JoinableQueue, Queue};
 use greenhub::sync::{AsyncResult, Event, Mutex, Semaphore, SemaphoreFull};
 use greenhub::{joinall, sleep, spawn, with_timeout, yield_now, GreenletError, TimedOut};
 
-type Log = Rc<RefCell<Vec<String>>>;
-
-fn log() -> Log {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-fn push(l: &Log, s: impl Into<String>) {
-    l.borrow_mut().push(s.into());
-}
-
-fn joined(l: &Log) -> String {
-    l.borrow().join(" ")
-}
+mod common;
+use common::{joined, log, push};
 
 #[test]
 fn bounded_queue_producer_consumer_order() {

@@ -26,6 +26,12 @@ impl<S: AsRawFd> fmt::Debug for Evented<S> {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Dir {
+    Read,
+    Write,
+}
+
 fn deadline(t: Option<Duration>) -> Option<Instant> {
     t.and_then(|t| Instant::now().checked_add(t))
 }
@@ -81,14 +87,30 @@ impl<S: AsRawFd> Evented<S> {
     pub(crate) fn read_until<R>(
         &self,
         deadline: Option<Instant>,
-        mut op: impl FnMut(&S) -> io::Result<R>,
+        op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
+        self.retry(Dir::Read, deadline, op)
+    }
+
+    /// The loop: park while the registration says the fd is not ready, run `op`, and
+    /// record `WouldBlock` as "not ready" before parking again.
+    fn retry<R>(&self, dir: Dir, deadline: Option<Instant>, mut op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
         loop {
-            if !self.reg.is_readable() {
-                self.reg.wait_readable(deadline)?;
+            let ready = match dir {
+                Dir::Read => self.reg.is_readable(),
+                Dir::Write => self.reg.is_writable(),
+            };
+            if !ready {
+                match dir {
+                    Dir::Read => self.reg.wait_readable(deadline)?,
+                    Dir::Write => self.reg.wait_writable(deadline)?,
+                }
             }
             match op(&self.io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.reg.clear_readable(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match dir {
+                    Dir::Read => self.reg.clear_readable(),
+                    Dir::Write => self.reg.clear_writable(),
+                },
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => return r,
             }
@@ -107,18 +129,8 @@ impl<S: AsRawFd> Evented<S> {
     }
 
     /// Runs a writing operation, parking on writability while it would block.
-    pub(crate) fn write_with<R>(&self, mut op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
-        let deadline = deadline(self.write_timeout.get());
-        loop {
-            if !self.reg.is_writable() {
-                self.reg.wait_writable(deadline)?;
-            }
-            match op(&self.io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.reg.clear_writable(),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                r => return r,
-            }
-        }
+    pub(crate) fn write_with<R>(&self, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
+        self.retry(Dir::Write, deadline(self.write_timeout.get()), op)
     }
 
     /// Parks until the socket's next readability event or `deadline`.
