@@ -100,21 +100,19 @@ impl WaitQueue {
     }
 
     /// Wakes every waiter that can be woken, in order; returns how many were woken.
+    /// (Unparking only touches the run queue, so this runs with the waiter list borrowed
+    /// and allocates nothing.)
     pub(crate) fn wake_all(&self, hub: &Hub) -> usize {
-        let woken: Vec<Token> = {
-            let mut w = self.waiters.borrow_mut();
-            let mut woken = Vec::new();
-            w.retain(|(_, t)| {
-                if t.can_unpark() {
-                    woken.push(t.clone());
-                    false
-                } else {
-                    true
-                }
-            });
-            woken
-        };
-        woken.iter().filter(|t| t.unpark(hub, Wake::Other)).count()
+        let mut woken = 0;
+        self.waiters.borrow_mut().retain(|(_, t)| {
+            if t.unpark(hub, Wake::Other) {
+                woken += 1;
+                false
+            } else {
+                true
+            }
+        });
+        woken
     }
 
     fn remove(&self, key: u64) -> bool {
