@@ -77,22 +77,51 @@ where
     H: Fn(TcpStream, SocketAddr) + Clone + 'static,
 {
     /// Binds a listening socket for `handler`.
+    ///
+    /// ```
+    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
+    /// let server = StreamServer::bind("127.0.0.1:0", handler).unwrap();
+    /// assert!(server.local_addr().is_ok());
+    /// ```
     pub fn bind<A: ToSocketAddrs>(addr: A, handler: H) -> io::Result<StreamServer<H>> {
         Ok(StreamServer::from_listener(TcpListener::bind(addr)?, handler))
     }
 
     /// Serves on an existing listener.
+    ///
+    /// ```
+    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
+    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let server = StreamServer::from_listener(l, handler);
+    /// assert!(server.local_addr().is_ok());
+    /// ```
     pub fn from_listener(listener: TcpListener, handler: H) -> StreamServer<H> {
         StreamServer { listener, handler, max_connections: None }
     }
 
     /// Runs at most `n` handlers at once; further connections wait in the backlog.
+    ///
+    /// ```
+    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
+    /// let server = StreamServer::bind("127.0.0.1:0", handler).unwrap().max_connections(100);
+    /// # drop(server);
+    /// ```
     pub fn max_connections(mut self, n: usize) -> StreamServer<H> {
         self.max_connections = Some(n.max(1));
         self
     }
 
     /// The bound address.
+    ///
+    /// ```
+    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
+    /// let server = StreamServer::bind("127.0.0.1:0", handler).unwrap();
+    /// assert!(server.local_addr().unwrap().ip().is_loopback());
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
@@ -105,12 +134,30 @@ where
     }
 
     /// Accepts connections in the calling greenlet until a fatal accept error.
+    ///
+    /// ```
+    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
+    /// let server = StreamServer::bind("127.0.0.1:0", handler).unwrap();
+    /// // Runs in its own greenlet here; `serve_forever` returns only on a fatal error.
+    /// let g = greenhub_runtime::spawn(move || server.serve_forever());
+    /// greenhub_runtime::yield_now();
+    /// g.kill();
+    /// ```
     pub fn serve_forever(self) -> io::Result<()> {
         let conns = self.conns();
         accept_loop(&self.listener, conns.pool(), &self.handler)
     }
 
     /// Accepts connections in a greenlet of its own; the handle stops the server.
+    ///
+    /// ```
+    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
+    /// let handle = StreamServer::bind("127.0.0.1:0", handler).unwrap().start().unwrap();
+    /// assert!(TcpStream::connect(handle.local_addr()).is_ok());
+    /// handle.stop(std::time::Duration::from_millis(10));
+    /// ```
     pub fn start(self) -> io::Result<ServerHandle> {
         let addr = self.listener.local_addr()?;
         let conns = self.conns();
@@ -174,6 +221,14 @@ fn is_transient(e: &io::Error) -> bool {
 }
 
 /// A started [`StreamServer`].
+///
+/// ```
+/// # use greenhub_io::{net::TcpStream, server::StreamServer};
+/// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
+/// let handle = StreamServer::bind("127.0.0.1:0", handler).unwrap().start().unwrap();
+/// println!("listening on {}", handle.local_addr());
+/// handle.stop(std::time::Duration::ZERO);
+/// ```
 pub struct ServerHandle {
     addr: SocketAddr,
     listener: RefCell<Option<TcpListener>>,
@@ -194,17 +249,42 @@ impl fmt::Debug for ServerHandle {
 
 impl ServerHandle {
     /// The address the server listens on.
+    ///
+    /// ```
+    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
+    /// let handle = StreamServer::bind("127.0.0.1:0", handler).unwrap().start().unwrap();
+    /// assert!(handle.local_addr().port() > 0);
+    /// handle.stop(std::time::Duration::ZERO);
+    /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Handler greenlets running now.
+    ///
+    /// ```
+    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
+    /// let handle = StreamServer::bind("127.0.0.1:0", handler).unwrap().start().unwrap();
+    /// assert_eq!(handle.connections(), 0);
+    /// handle.stop(std::time::Duration::ZERO);
+    /// ```
     pub fn connections(&self) -> usize {
         self.conns.pool().len()
     }
 
     /// Stops accepting and closes the listener, waits up to `grace` for the handlers,
     /// then kills the ones still running (and waits for them to unwind).
+    ///
+    /// ```
+    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
+    /// let handle = StreamServer::bind("127.0.0.1:0", handler).unwrap().start().unwrap();
+    /// let addr = handle.local_addr();
+    /// handle.stop(std::time::Duration::from_millis(50));
+    /// assert!(TcpStream::connect(addr).is_err()); // the listener is closed
+    /// ```
     pub fn stop(&self, grace: Duration) {
         if self.stopped.replace(true) {
             return;

@@ -23,6 +23,11 @@ pub struct GreenletId(pub(crate) u64);
 
 impl GreenletId {
     /// The id as a number.
+    ///
+    /// ```
+    /// let g = greenhub_runtime::spawn(|| ());
+    /// assert!(g.id().as_u64() > 0);
+    /// ```
     pub fn as_u64(self) -> u64 {
         self.0
     }

@@ -116,6 +116,11 @@ pub fn in_greenlet() -> bool {
 }
 
 /// Counters of this thread's hub (for tests and diagnostics).
+///
+/// ```
+/// let s: greenhub_runtime::HubStats = greenhub_runtime::stats();
+/// assert_eq!(s.io_waits, 0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HubStats {
     /// Live greenlets (greenlet zero not counted).

@@ -390,6 +390,14 @@ impl fmt::Debug for Registration {
 
 impl Registration {
     /// Registers `fd` (non-blocking) with this thread's hub.
+    ///
+    /// ```
+    /// # use std::os::fd::AsRawFd;
+    /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// # a.set_nonblocking(true).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// assert_eq!(reg.fd(), a.as_raw_fd());
+    /// ```
     pub fn new(fd: RawFd) -> io::Result<Registration> {
         hub::with(|hub| {
             let (slot, gen) = hub.reactor()?.lookup(fd, true)?;
@@ -398,11 +406,28 @@ impl Registration {
     }
 
     /// The registered fd.
+    ///
+    /// ```
+    /// # use std::os::fd::AsRawFd;
+    /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// # a.set_nonblocking(true).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// assert_eq!(reg.fd(), a.as_raw_fd());
+    /// ```
     pub fn fd(&self) -> RawFd {
         self.fd
     }
 
     /// See [`wait_readable`].
+    ///
+    /// ```
+    /// # use std::os::fd::AsRawFd;
+    /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// # a.set_nonblocking(true).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// let e = reg.wait_readable(Some(std::time::Instant::now() + std::time::Duration::from_millis(5))).unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut); // nothing to read
+    /// ```
     pub fn wait_readable(&self, deadline: Option<Instant>) -> io::Result<()> {
         self.wait(false, deadline)
     }
@@ -426,17 +451,43 @@ impl Registration {
     }
 
     /// Whether a writable event may be pending (see [`Registration::is_readable`]).
+    ///
+    /// ```
+    /// # use std::os::fd::AsRawFd;
+    /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// # a.set_nonblocking(true).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// assert!(reg.is_writable());
+    /// ```
     pub fn is_writable(&self) -> bool {
         self.readiness() & (WRITABLE | WRITE_CLOSED) != 0
     }
 
     /// Records that the fd was found drained (a read returned `WouldBlock`, or a stream
     /// read returned less than asked). A hang-up or error already seen stays recorded.
+    ///
+    /// ```
+    /// # use std::os::fd::AsRawFd;
+    /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// # a.set_nonblocking(true).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// reg.clear_readable();
+    /// assert!(!reg.is_readable());
+    /// ```
     pub fn clear_readable(&self) {
         self.clear(READABLE);
     }
 
     /// Records that the fd was found full (a write returned `WouldBlock` or was short).
+    ///
+    /// ```
+    /// # use std::os::fd::AsRawFd;
+    /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// # a.set_nonblocking(true).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// reg.clear_writable();
+    /// assert!(!reg.is_writable());
+    /// ```
     pub fn clear_writable(&self) {
         self.clear(WRITABLE);
     }
@@ -454,6 +505,14 @@ impl Registration {
     }
 
     /// See [`wait_writable`].
+    ///
+    /// ```
+    /// # use std::os::fd::AsRawFd;
+    /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// # a.set_nonblocking(true).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// reg.wait_writable(None).unwrap(); // the first edge arrives at registration
+    /// ```
     pub fn wait_writable(&self, deadline: Option<Instant>) -> io::Result<()> {
         self.wait(true, deadline)
     }

@@ -28,9 +28,19 @@ use corosensei::stack::{Stack, StackPointer};
 /// is a limit, not a cost. 256 KiB is deep enough for ordinary Rust (`std::io::copy`'s
 /// 8 KiB buffer, TLS handshakes, DNS parsing, recursive parsers) where 16-64 KiB stacks
 /// overflow in practice; [`crate::Builder::stack_size`] chooses another size.
+///
+/// ```
+/// assert_eq!(greenhub_runtime::DEFAULT_STACK_SIZE, 256 * 1024);
+/// ```
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 /// Smallest usable stack size accepted (smaller requests are rounded up).
+///
+/// ```
+/// let g = greenhub_runtime::Builder::new().stack_size(1).spawn(|| ()); // rounded up
+/// g.join();
+/// assert!(greenhub_runtime::MIN_STACK_SIZE >= 16 * 1024);
+/// ```
 pub const MIN_STACK_SIZE: usize = 16 * 1024;
 
 /// Free stacks per size kept warm by a thread; more are released with `MADV_DONTNEED`.
@@ -294,6 +304,11 @@ fn install_guard(addr: usize, page: usize) -> io::Result<()> {
 }
 
 /// How guard pages are installed: `"madvise"`, `"mprotect"` or `"unknown"` (no slab yet).
+///
+/// ```
+/// let _ = greenhub_runtime::spawn(|| ()).get();
+/// assert!(matches!(greenhub_runtime::stack_guard_method(), "madvise" | "mprotect"));
+/// ```
 pub fn guard_method() -> &'static str {
     match GUARD_METHOD.load(Ordering::Relaxed) {
         GUARD_MADVISE => "madvise",

@@ -15,8 +15,16 @@ use crate::hub;
 use crate::task::Wait;
 
 /// Default upper bound on worker threads.
+///
+/// ```
+/// assert!(greenhub_runtime::threadpool::MAX_THREADS >= 200);
+/// ```
 pub const MAX_THREADS: usize = 512;
 /// How long an idle worker waits for a job before it exits.
+///
+/// ```
+/// assert_eq!(greenhub_runtime::threadpool::IDLE_TIMEOUT.as_secs(), 10);
+/// ```
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Job = Box<dyn FnOnce() + Send>;

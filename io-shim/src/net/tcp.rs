@@ -123,11 +123,23 @@ impl TcpStream {
     }
 
     /// The remote address.
+    ///
+    /// ```
+    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert_eq!(s.peer_addr().unwrap(), l.local_addr().unwrap());
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().peer_addr()
     }
 
     /// The local address.
+    ///
+    /// ```
+    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert!(s.local_addr().unwrap().ip().is_loopback());
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
     }
@@ -144,26 +156,61 @@ impl TcpStream {
     }
 
     /// Another handle to the same socket (same registration, same timeouts).
+    ///
+    /// ```
+    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let other = s.try_clone().unwrap();
+    /// assert_eq!(other.local_addr().unwrap(), s.local_addr().unwrap());
+    /// ```
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         Ok(self.clone())
     }
 
     /// Sets `TCP_NODELAY`.
+    ///
+    /// ```
+    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.set_nodelay(true).unwrap();
+    /// assert!(s.nodelay().unwrap());
+    /// ```
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.inner.get_ref().set_nodelay(nodelay)
     }
 
     /// Whether `TCP_NODELAY` is set.
+    ///
+    /// ```
+    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.set_nodelay(false).unwrap();
+    /// assert!(!s.nodelay().unwrap());
+    /// ```
     pub fn nodelay(&self) -> io::Result<bool> {
         self.inner.get_ref().nodelay()
     }
 
     /// Sets the IP time-to-live.
+    ///
+    /// ```
+    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.set_ttl(64).unwrap();
+    /// assert_eq!(s.ttl().unwrap(), 64);
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.inner.get_ref().set_ttl(ttl)
     }
 
     /// The IP time-to-live.
+    ///
+    /// ```
+    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.set_ttl(32).unwrap();
+    /// assert_eq!(s.ttl().unwrap(), 32);
+    /// ```
     pub fn ttl(&self) -> io::Result<u32> {
         self.inner.get_ref().ttl()
     }
@@ -184,31 +231,73 @@ impl TcpStream {
     }
 
     /// Like [`TcpStream::set_read_timeout`], for writes.
+    ///
+    /// ```
+    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.set_write_timeout(Some(std::time::Duration::from_secs(1))).unwrap();
+    /// assert_eq!(s.write_timeout().unwrap(), Some(std::time::Duration::from_secs(1)));
+    /// ```
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.inner.set_write_timeout(t)
     }
 
     /// The read timeout.
+    ///
+    /// ```
+    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert_eq!(s.read_timeout().unwrap(), None);
+    /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.inner.read_timeout())
     }
 
     /// The write timeout.
+    ///
+    /// ```
+    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert_eq!(s.write_timeout().unwrap(), None);
+    /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.inner.write_timeout())
     }
 
     /// Reads without consuming, waiting for data like `read`.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let (mut srv, _) = l.accept().unwrap();
+    /// srv.write_all(b"hey").unwrap();
+    /// let mut buf = [0u8; 3];
+    /// assert_eq!(s.peek(&mut buf).unwrap(), 3);
+    /// assert_eq!(&buf, b"hey");
+    /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read_with(|s| s.peek(buf))
     }
 
     /// Takes the socket's pending error (`SO_ERROR`).
+    ///
+    /// ```
+    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert!(s.take_error().unwrap().is_none());
+    /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.inner.get_ref().take_error()
     }
 
     /// Always `Ok`: greenhub sockets are non-blocking underneath and block the greenlet.
+    ///
+    /// ```
+    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// s.set_nonblocking(true).unwrap(); // a no-op: reads still park the greenlet
+    /// ```
     pub fn set_nonblocking(&self, _nonblocking: bool) -> io::Result<()> {
         Ok(())
     }
@@ -307,6 +396,11 @@ impl fmt::Debug for TcpListener {
 
 impl TcpListener {
     /// Binds to the first address that works (names resolve cooperatively).
+    ///
+    /// ```
+    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// assert_ne!(l.local_addr().unwrap().port(), 0);
+    /// ```
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         each_addr(&addr, |a| {
             let sock = Socket::new(Domain::for_address(*a), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
@@ -322,12 +416,24 @@ impl TcpListener {
     }
 
     /// Takes over a std listener (made non-blocking and registered).
+    ///
+    /// ```
+    /// let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l = greenhub_io::net::TcpListener::from_std(std_listener).unwrap();
+    /// assert!(l.local_addr().is_ok());
+    /// ```
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
         TcpListener::wrap(listener)
     }
 
     /// Gives the socket back as a blocking std listener (fails while clones exist).
+    ///
+    /// ```
+    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let std_listener = l.into_std().unwrap();
+    /// assert!(std_listener.local_addr().is_ok());
+    /// ```
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
         let ev = Rc::try_unwrap(self.inner)
             .map_err(|_| io::Error::other("into_std: other handles of this listener exist"))?;
@@ -337,12 +443,27 @@ impl TcpListener {
     }
 
     /// Waits for a connection.
+    ///
+    /// ```
+    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = l.local_addr().unwrap();
+    /// let c = greenhub_runtime::spawn(move || greenhub_io::net::TcpStream::connect(addr).is_ok());
+    /// let (_stream, peer) = l.accept().unwrap(); // parks until the client connects
+    /// assert!(peer.ip().is_loopback());
+    /// assert_eq!(c.get(), Ok(true));
+    /// ```
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (fd, addr) = self.inner.read_with(|l| accept_nonblocking(l.as_raw_fd()))?;
         Ok((TcpStream::wrap(std::net::TcpStream::from(fd))?, inet(&addr)?))
     }
 
     /// Accepts a connection if one is pending, without waiting (`WouldBlock` if none).
+    ///
+    /// ```
+    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let e = l.try_accept().unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+    /// ```
     pub fn try_accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (fd, addr) = accept_nonblocking(self.inner.fd())?;
         Ok((TcpStream::wrap(std::net::TcpStream::from(fd))?, inet(&addr)?))
@@ -354,21 +475,45 @@ impl TcpListener {
     }
 
     /// An endless iterator of accepted connections.
+    ///
+    /// ```
+    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = l.local_addr().unwrap();
+    /// let _c = greenhub_runtime::spawn(move || greenhub_io::net::TcpStream::connect(addr).unwrap());
+    /// let first = l.incoming().next().unwrap();
+    /// assert!(first.is_ok());
+    /// ```
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
     }
 
     /// The bound address.
+    ///
+    /// ```
+    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// assert!(l.local_addr().unwrap().ip().is_loopback());
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
     }
 
     /// Another handle to the same listening socket.
+    ///
+    /// ```
+    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l2 = l.try_clone().unwrap();
+    /// assert_eq!(l2.local_addr().unwrap(), l.local_addr().unwrap());
+    /// ```
     pub fn try_clone(&self) -> io::Result<TcpListener> {
         Ok(self.clone())
     }
 
     /// Takes the socket's pending error.
+    ///
+    /// ```
+    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// assert!(l.take_error().unwrap().is_none());
+    /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.inner.get_ref().take_error()
     }
@@ -387,6 +532,15 @@ impl AsFd for TcpListener {
 }
 
 /// Iterator of [`TcpListener::incoming`].
+///
+/// ```
+/// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = l.local_addr().unwrap();
+/// let _c = greenhub_runtime::spawn(move || greenhub_io::net::TcpStream::connect(addr).unwrap());
+/// for conn in l.incoming().take(1) {
+///     assert!(conn.unwrap().peer_addr().is_ok());
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Incoming<'a> {
     listener: &'a TcpListener,

@@ -278,6 +278,14 @@ fn unwrap_outcome<T>(r: Result<T, GreenletError>) -> T {
 }
 
 /// Iterator of [`Pool::imap_unordered`]: results in completion order.
+///
+/// ```
+/// let pool = greenhub_runtime::pool::Pool::new(2);
+/// let it = pool.imap_unordered(vec![1, 2, 3], |x: i32| x * x);
+/// let mut v: Vec<i32> = it.collect();
+/// v.sort();
+/// assert_eq!(v, [1, 4, 9]);
+/// ```
 pub struct ImapUnordered<It, F, T> {
     pool: Pool,
     items: Option<It>,

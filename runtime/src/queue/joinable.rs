@@ -29,6 +29,11 @@ pub struct JoinableQueue<T> {
 }
 
 /// The error of calling `task_done` more often than items were put.
+///
+/// ```
+/// let q = greenhub_runtime::queue::JoinableQueue::<u8>::unbounded();
+/// assert_eq!(q.task_done(), Err(greenhub_runtime::queue::TaskDoneTooOften));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("task_done() called more times than items were put")]
 pub struct TaskDoneTooOften;

@@ -252,6 +252,14 @@ impl<T> Queue<T> {
 }
 
 /// Blocking iterator over a [`Queue`]; see [`Queue::iter`].
+///
+/// ```
+/// let q = greenhub_runtime::queue::Queue::unbounded();
+/// q.put(1);
+/// q.put(2);
+/// let mut it = q.iter();
+/// assert_eq!((it.next(), it.next()), (Some(1), Some(2)));
+/// ```
 #[derive(Debug)]
 pub struct Iter<'a, T> {
     queue: &'a Queue<T>,

@@ -27,6 +27,13 @@ pub struct Generator<R: 'static, Y: 'static> {
 }
 
 /// The handle a generator body uses to yield values.
+///
+/// ```
+/// let mut g = greenhub_runtime::raw::Generator::new(|y: &greenhub_runtime::raw::Yielder<(), u8>, ()| {
+///     y.suspend(1);
+/// });
+/// assert_eq!(g.next(), Some(1));
+/// ```
 #[repr(transparent)]
 pub struct Yielder<R, Y> {
     inner: corosensei::Yielder<R, Y>,

@@ -103,6 +103,14 @@ impl<T> Mutex<T> {
 }
 
 /// Access to a locked [`Mutex`]'s value; dropping it unlocks.
+///
+/// ```
+/// let m = greenhub_runtime::sync::Mutex::new(vec![1]);
+/// let mut guard = m.lock();
+/// guard.push(2);
+/// drop(guard);
+/// assert_eq!(*m.lock(), [1, 2]);
+/// ```
 pub struct MutexGuard<'a, T> {
     mutex: &'a Mutex<T>,
     _permit: SemaphoreGuard<'a>,

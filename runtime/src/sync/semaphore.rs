@@ -29,6 +29,11 @@ pub struct Semaphore {
 }
 
 /// The error of releasing a bounded semaphore above its initial count.
+///
+/// ```
+/// let s = greenhub_runtime::sync::Semaphore::bounded(1);
+/// assert_eq!(s.release(), Err(greenhub_runtime::sync::SemaphoreFull));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("semaphore released too many times")]
 pub struct SemaphoreFull;
@@ -166,6 +171,15 @@ impl Semaphore {
 }
 
 /// A held permit; dropping it releases the permit.
+///
+/// ```
+/// let s = greenhub_runtime::sync::Semaphore::new(1);
+/// {
+///     let _permit = s.acquire();
+///     assert_eq!(s.available(), 0);
+/// }
+/// assert_eq!(s.available(), 1);
+/// ```
 pub struct SemaphoreGuard<'a> {
     sem: &'a Semaphore,
 }

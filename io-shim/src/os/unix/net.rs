@@ -40,6 +40,16 @@ impl UnixStream {
     }
 
     /// Connects to the socket at `path`.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("gh-doc-c-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("s");
+    /// # let _ = std::fs::remove_file(&path);
+    /// let _l = greenhub_io::os::unix::net::UnixListener::bind(&path).unwrap();
+    /// assert!(greenhub_io::os::unix::net::UnixStream::connect(&path).is_ok());
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
         // A Unix connect completes or fails at once (or EAGAIN when the backlog is
         // full, which std reports as WouldBlock: retry after a short wait).
@@ -53,42 +63,92 @@ impl UnixStream {
     }
 
     /// A connected pair.
+    ///
+    /// ```
+    /// let (a, b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+    /// # drop((a, b));
+    /// ```
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = std::os::unix::net::UnixStream::pair()?;
         Ok((UnixStream::wrap(a)?, UnixStream::wrap(b)?))
     }
 
     /// Takes over a std stream.
+    ///
+    /// ```
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let a = greenhub_io::os::unix::net::UnixStream::from_std(a).unwrap();
+    /// # drop(a);
+    /// ```
     pub fn from_std(s: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
         UnixStream::wrap(s)
     }
 
     /// Shuts down reading, writing or both.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// # let (a, b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+    /// a.shutdown(std::net::Shutdown::Write).unwrap();
+    /// assert_eq!((&b).read(&mut [0u8; 1]).unwrap(), 0);
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.get_ref().shutdown(how)
     }
 
     /// The local address.
+    ///
+    /// ```
+    /// # let (a, b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+    /// assert!(a.local_addr().unwrap().as_pathname().is_none()); // unnamed
+    /// # drop(b);
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
     }
 
     /// The peer's address.
+    ///
+    /// ```
+    /// # let (a, b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+    /// assert!(a.peer_addr().is_ok());
+    /// # drop(b);
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().peer_addr()
     }
 
     /// Like [`crate::net::TcpStream::set_read_timeout`].
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// # let (a, b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+    /// a.set_read_timeout(Some(std::time::Duration::from_millis(5))).unwrap();
+    /// assert_eq!((&a).read(&mut [0u8; 1]).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// # drop(b);
+    /// ```
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.inner.set_read_timeout(t)
     }
 
     /// Like [`crate::net::TcpStream::set_write_timeout`].
+    ///
+    /// ```
+    /// # let (a, b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+    /// a.set_write_timeout(Some(std::time::Duration::from_secs(1))).unwrap();
+    /// # drop(b);
+    /// ```
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.inner.set_write_timeout(t)
     }
 
     /// Another handle to the same socket.
+    ///
+    /// ```
+    /// # let (a, b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+    /// let a2 = a.try_clone().unwrap();
+    /// # drop((a2, b));
+    /// ```
     pub fn try_clone(&self) -> io::Result<UnixStream> {
         Ok(self.clone())
     }
@@ -164,6 +224,16 @@ impl fmt::Debug for UnixListener {
 
 impl UnixListener {
     /// Binds to `path`.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("gh-doc-b-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("s");
+    /// # let _ = std::fs::remove_file(&path);
+    /// let l = greenhub_io::os::unix::net::UnixListener::bind(&path).unwrap();
+    /// assert!(l.local_addr().unwrap().as_pathname().is_some());
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
         let l = std::os::unix::net::UnixListener::bind(path)?;
         l.set_nonblocking(true)?;
@@ -171,17 +241,52 @@ impl UnixListener {
     }
 
     /// Waits for a connection.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("gh-doc-a-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("s");
+    /// # let _ = std::fs::remove_file(&path);
+    /// let l = greenhub_io::os::unix::net::UnixListener::bind(&path).unwrap();
+    /// let p = path.clone();
+    /// let c = greenhub_runtime::spawn(move || greenhub_io::os::unix::net::UnixStream::connect(&p).is_ok());
+    /// let (_s, _addr) = l.accept().unwrap();
+    /// assert_eq!(c.get(), Ok(true));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (s, a) = self.inner.read_with(|l| l.accept())?;
         Ok((UnixStream::wrap(s)?, a))
     }
 
     /// An endless iterator of accepted connections.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("gh-doc-i-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("s");
+    /// # let _ = std::fs::remove_file(&path);
+    /// let l = greenhub_io::os::unix::net::UnixListener::bind(&path).unwrap();
+    /// let p = path.clone();
+    /// let _c = greenhub_runtime::spawn(move || greenhub_io::os::unix::net::UnixStream::connect(&p).unwrap());
+    /// assert!(l.incoming().next().unwrap().is_ok());
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn incoming(&self) -> impl Iterator<Item = io::Result<UnixStream>> + '_ {
         std::iter::repeat_with(move || self.accept().map(|(s, _)| s))
     }
 
     /// The bound address.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("gh-doc-l-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("s");
+    /// # let _ = std::fs::remove_file(&path);
+    /// let l = greenhub_io::os::unix::net::UnixListener::bind(&path).unwrap();
+    /// assert_eq!(l.local_addr().unwrap().as_pathname(), Some(path.as_path()));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
     }
