@@ -237,3 +237,38 @@ fn ten_thousand_concurrent_sleepers() {
     let sum: u64 = gs.into_iter().map(|g| g.get().unwrap()).sum();
     assert_eq!(sum, (0..10_000).sum());
 }
+
+/// Sets its flag when dropped.
+struct Dropped(Rc<std::cell::Cell<bool>>);
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+#[test]
+fn a_finished_greenlets_value_drops_with_its_handle() {
+    let flag = Rc::new(std::cell::Cell::new(false));
+    let f = flag.clone();
+    let g = spawn(move || Dropped(f));
+    g.join();
+    assert!(!flag.get(), "the value waits for its handle");
+    drop(g);
+    assert!(flag.get(), "dropped with the handle");
+    // Task memory is reused by later spawns without touching anything else.
+    let gs: Vec<_> = (0..100).map(|i| spawn(move || i)).collect();
+    joinall(&gs);
+    assert_eq!(gs.into_iter().map(|g| g.get().unwrap()).sum::<i32>(), 4950);
+}
+
+#[test]
+fn a_detached_greenlets_value_drops_when_it_finishes() {
+    let flag = Rc::new(std::cell::Cell::new(false));
+    let f = flag.clone();
+    drop(spawn(move || {
+        sleep(Duration::from_millis(5));
+        Dropped(f)
+    }));
+    sleep(Duration::from_millis(30));
+    assert!(flag.get(), "nobody can read it, so it is dropped at once");
+}

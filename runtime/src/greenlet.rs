@@ -211,6 +211,20 @@ impl<T: 'static> Greenlet<T> {
     }
 }
 
+impl<T> Drop for Greenlet<T> {
+    /// The handle is the only reader of the greenlet's value: a finished greenlet's value
+    /// is dropped with its handle, and a greenlet whose handle is gone drops its value
+    /// as soon as it finishes (the task's memory itself may be reused by a later spawn).
+    fn drop(&mut self) {
+        if self.task.state.get() == State::Done {
+            let outcome = self.task.outcome.borrow_mut().take();
+            drop(outcome);
+        } else {
+            self.task.detached.set(true);
+        }
+    }
+}
+
 /// Waits until `task` is done or `deadline` passes; returns whether it is done.
 pub(crate) fn join_task(task: &Rc<Task>, deadline: Option<Instant>) -> bool {
     if task.state.get() == State::Done {

@@ -33,6 +33,9 @@ use crate::timer::{TimerKey, Timers};
 
 /// Switches between clock checks in one pass over the run queue (gevent's value).
 const CHECK_EVERY: u32 = 50;
+/// Finished tasks a hub keeps for reuse (like the stack pool, a thread keeps what its
+/// largest burst needed; a task is about 300 bytes).
+const SPARE_TASKS: usize = 128 * 1024;
 /// Longest a pass over the run queue goes on before timers and I/O get a turn.
 const SWITCH_INTERVAL: Duration = Duration::from_millis(5);
 
@@ -102,6 +105,8 @@ pub(crate) struct Hub {
     /// Waiters of `run()`.
     idle: WaitQueue,
     in_loop: Cell<bool>,
+    /// Finished tasks kept for reuse by later spawns (saves an allocation each).
+    spare: RefCell<Vec<Rc<Task>>>,
     /// Published to the blocking detector.
     pub(crate) heartbeat: Arc<Heartbeat>,
 }
@@ -124,6 +129,7 @@ impl Hub {
             io_waiters: Cell::new(0),
             idle: WaitQueue::new(),
             in_loop: Cell::new(false),
+            spare: RefCell::new(Vec::new()),
             heartbeat: Heartbeat::register(),
         }
     }
@@ -202,7 +208,7 @@ impl Hub {
         if let Some(n) = &name {
             self.heartbeat.named(id, n);
         }
-        let task = Rc::new(Task::new(id, name, stack.size()));
+        let task = self.reuse_task(id, name, stack.size());
         let coro = Coro::new(stack, move |y| {
             with(|h| h.current.borrow().yielder.set(y));
             body()
@@ -234,6 +240,20 @@ impl Hub {
             }
         }
         Ok(task)
+    }
+
+    /// A task for a new greenlet: a finished one nothing refers to any more (reset in
+    /// place), or a new allocation.
+    fn reuse_task(&self, id: u64, name: Option<Box<str>>, stack_size: usize) -> Rc<Task> {
+        let spare = self.spare.borrow_mut().pop();
+        if let Some(mut task) = spare {
+            // Unique: no handle, token, timer or queue entry can observe the reset.
+            if let Some(t) = Rc::get_mut(&mut task) {
+                *t = Task::new(id, name, stack_size);
+                return task;
+            }
+        }
+        Rc::new(Task::new(id, name, stack_size))
     }
 
     // ----- ready / park ---------------------------------------------------------------
@@ -369,7 +389,11 @@ impl Hub {
         task.state.set(State::Done);
         task.wait.set(Wait::Nothing);
         task.cancel.set(Cancel::None);
-        *task.outcome.borrow_mut() = Some(outcome);
+        if task.detached.get() {
+            drop(outcome); // its handle is gone: nobody can read it
+        } else {
+            *task.outcome.borrow_mut() = Some(outcome);
+        }
         let removed = {
             let mut live = self.live.borrow_mut();
             let slot = task.slot.get();
@@ -382,6 +406,10 @@ impl Hub {
             self.idle.wake_all(self);
         }
         drop(removed);
+        let mut spare = self.spare.borrow_mut();
+        if spare.len() < SPARE_TASKS {
+            spare.push(task.clone());
+        }
     }
 
     fn fire_timers(&self, now: Instant) {

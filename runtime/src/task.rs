@@ -112,6 +112,8 @@ pub(crate) struct Task {
     pub(crate) wait: Cell<Wait>,
     pub(crate) woken: Cell<Wake>,
     pub(crate) outcome: RefCell<Option<Outcome>>,
+    /// The handle was dropped before the greenlet finished: nobody will read the outcome.
+    pub(crate) detached: Cell<bool>,
     pub(crate) joiners: WaitQueue,
     pub(crate) stack_size: usize,
     /// The timer of a `spawn_later` greenlet that has not started.
@@ -135,6 +137,7 @@ impl Task {
             wait: Cell::new(Wait::Nothing),
             woken: Cell::new(Wake::None),
             outcome: RefCell::new(None),
+            detached: Cell::new(false),
             joiners: WaitQueue::new(),
             stack_size,
             start_timer: Cell::new(None),
