@@ -517,12 +517,21 @@ impl Hub {
     // ----- run() and remote -----------------------------------------------------------
 
     /// Waits until no greenlet but the caller is left.
-    pub(crate) fn run_all(&self) {
+    /// Waits until no greenlet but the caller is left, or `deadline`; returns whether
+    /// none is left.
+    pub(crate) fn run_all(&self, deadline: Option<Instant>) -> bool {
         let me_counts = usize::from(!self.current.borrow().is_root());
         while self.live_count() > me_counts {
-            let _w = self.idle.push(self.token());
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            let token = self.token();
+            let _w = self.idle.push(token.clone());
+            let _timer = TimerGuard::wake_at(self, deadline, &token);
+            drop(token);
             self.park(Wait::Run);
         }
+        true
     }
 
     /// A waker for the current wait that another thread can fire.

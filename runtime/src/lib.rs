@@ -54,6 +54,8 @@ pub use sleep::{sleep, yield_now};
 pub use stack::{guard_method as stack_guard_method, stack_slabs, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use timeout::with_timeout;
 
+use std::time::{Duration, Instant};
+
 /// Runs this thread's hub until no greenlet is left (from inside a greenlet: until it
 /// is the only one left).
 ///
@@ -73,7 +75,22 @@ pub use timeout::with_timeout;
 /// With a LoopExit message if the remaining greenlets wait on something that can never
 /// happen.
 pub fn run() {
-    hub::with(|h| h.run_all())
+    hub::with(|h| h.run_all(None));
+}
+
+/// Like [`run`], for at most `timeout`; returns whether no greenlet is left. The
+/// greenlets still running are left alone.
+///
+/// ```
+/// use std::time::Duration;
+/// greenhub_runtime::spawn(|| greenhub_runtime::sleep(Duration::from_millis(1)));
+/// assert!(greenhub_runtime::run_timeout(Duration::from_secs(5)));
+/// let slow = greenhub_runtime::spawn(|| greenhub_runtime::sleep(Duration::from_secs(60)));
+/// assert!(!greenhub_runtime::run_timeout(Duration::from_millis(5)));
+/// slow.kill();
+/// ```
+pub fn run_timeout(timeout: Duration) -> bool {
+    hub::with(|h| h.run_all(Instant::now().checked_add(timeout)))
 }
 
 /// The running greenlet's name; `None` outside a greenlet (on the thread's own stack).

@@ -140,18 +140,54 @@ impl Pool {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
+        match self.spawn_until(None, f) {
+            Ok(g) => g,
+            Err(_) => unreachable!("a spawn without deadline waits until it succeeds"),
+        }
+    }
+
+    /// Like [`Pool::spawn`], waiting at most `timeout` for a free slot; gives `f` back
+    /// if none came free.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = greenhub_runtime::pool::Pool::new(1);
+    /// let busy = pool.spawn(|| greenhub_runtime::sleep(Duration::from_millis(50)));
+    /// assert!(pool.spawn_timeout(Duration::from_millis(5), || 1).is_err());
+    /// assert!(pool.spawn_timeout(Duration::from_secs(5), || 2).is_ok());
+    /// # busy.join();
+    /// ```
+    pub fn spawn_timeout<F, T>(&self, timeout: Duration, f: F) -> Result<Greenlet<T>, F>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.spawn_until(Instant::now().checked_add(timeout), f)
+    }
+
+    fn spawn_until<F, T>(&self, deadline: Option<Instant>, f: F) -> Result<Greenlet<T>, F>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
         let p = &self.inner;
         if let Some(size) = p.size {
             // FIFO: a newcomer also waits while earlier spawners wait for a slot.
             let mut woken = false;
             while p.running.get() >= size || (!woken && p.slot_waiters.has_live()) {
                 woken = hub::with(|h| {
-                    wait_in(h, &p.slot_waiters, "pool slot", None, || {
+                    wait_in(h, &p.slot_waiters, "pool slot", deadline, || {
                         if self.free_count() > 0 {
                             hub::with(|h| p.slot_waiters.wake_one(h));
                         }
                     })
                 });
+                if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
+                    if p.running.get() >= size {
+                        return Err(f);
+                    }
+                    break;
+                }
             }
         }
         let key = p.next_key.get();
@@ -166,7 +202,7 @@ impl Pool {
         if let Some(entry) = p.members.borrow_mut().iter_mut().find(|(k, _)| *k == key) {
             entry.1 = Some(g.task.clone());
         }
-        g
+        Ok(g)
     }
 
     /// Waits until every greenlet of the pool has finished.
