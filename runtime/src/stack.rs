@@ -125,13 +125,6 @@ impl PooledStack {
     pub(crate) fn size(&self) -> usize {
         self.size
     }
-
-    /// Whether `addr` lies in this stack's guard page.
-    #[allow(dead_code)]
-    pub(crate) fn guard_contains(&self, addr: usize) -> bool {
-        let low = self.top - self.size;
-        addr < low && addr >= low - page_size()
-    }
 }
 
 impl Drop for PooledStack {
