@@ -6,7 +6,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::error::GreenletError;
-use crate::hub::{self, TimerGuard};
+use crate::hub;
+use crate::park::wait_in;
 use crate::task::{State, Task, Wait};
 
 /// A greenlet's id: unique among the greenlets of one thread's hub (greenlet zero, the
@@ -237,13 +238,8 @@ pub(crate) fn join_task(task: &Rc<Task>, deadline: Option<Instant>) -> bool {
         if Rc::ptr_eq(&h.current(), task) {
             panic!("greenhub: a greenlet cannot join itself (it would wait forever)");
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return false;
+        if !wait_in(h, &task.joiners, Wait::Join(task.id, deadline), deadline, || {}) {
+            return task.state.get() == State::Done;
         }
-        let token = h.token();
-        let _joining = task.joiners.push(token.clone());
-        let _timer = TimerGuard::wake_at(h, deadline, &token);
-        drop(token);
-        h.park(Wait::Join(task.id, deadline));
     })
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crate::coro::{self, Coro, Outcome};
 use crate::error::{KillSignal, TimeoutSignal};
 use crate::monitor::Heartbeat;
-use crate::park::{Token, WaitQueue};
+use crate::park::{wait_in, Token, WaitQueue};
 use crate::reactor::Reactor;
 use crate::remote::{RemoteWaker, SendToken};
 use crate::stack::PooledStack;
@@ -522,14 +522,9 @@ impl Hub {
     pub(crate) fn run_all(&self, deadline: Option<Instant>) -> bool {
         let me_counts = usize::from(!self.current.borrow().is_root());
         while self.live_count() > me_counts {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return false;
+            if !wait_in(self, &self.idle, Wait::Run, deadline, || {}) && deadline.is_some() {
+                return self.live_count() <= me_counts;
             }
-            let token = self.token();
-            let _w = self.idle.push(token.clone());
-            let _timer = TimerGuard::wake_at(self, deadline, &token);
-            drop(token);
-            self.park(Wait::Run);
         }
         true
     }

@@ -162,7 +162,7 @@ impl fmt::Debug for Waiting<'_> {
 pub(crate) fn wait_in<F: FnOnce()>(
     hub: &Hub,
     queue: &WaitQueue,
-    what: &'static str,
+    what: crate::task::Wait,
     deadline: Option<std::time::Instant>,
     pass_on: F,
 ) -> bool {
@@ -188,7 +188,7 @@ pub(crate) fn wait_in<F: FnOnce()>(
     let mut guard = Guard { waiting: Some(queue.push(token.clone())), pass_on: Some(pass_on) };
     let _timer = crate::hub::TimerGuard::wake_at(hub, deadline, &token);
     drop(token);
-    hub.park(crate::task::Wait::Sync(what, deadline));
+    hub.park(what);
     guard.pass_on = None;
     !guard.waiting.take().expect("set above").cancel()
 }

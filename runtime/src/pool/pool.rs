@@ -12,6 +12,7 @@ use crate::hub;
 use crate::park::{wait_in, WaitQueue};
 use crate::queue::Queue;
 use crate::task::Task;
+use crate::task::Wait;
 
 struct Inner {
     size: Option<usize>,
@@ -176,7 +177,7 @@ impl Pool {
             let mut woken = false;
             while p.running.get() >= size || (!woken && p.slot_waiters.has_live()) {
                 woken = hub::with(|h| {
-                    wait_in(h, &p.slot_waiters, "pool slot", deadline, || {
+                    wait_in(h, &p.slot_waiters, Wait::Sync("pool slot", deadline), deadline, || {
                         if self.free_count() > 0 {
                             hub::with(|h| p.slot_waiters.wake_one(h));
                         }
@@ -231,7 +232,8 @@ impl Pool {
 
     fn join_until(&self, deadline: Option<Instant>) -> bool {
         while !self.is_empty() {
-            if !hub::with(|h| wait_in(h, &self.inner.join_waiters, "pool join", deadline, || {})) {
+            if !hub::with(|h| wait_in(h, &self.inner.join_waiters, Wait::Sync("pool join", deadline), deadline, || {}))
+            {
                 return self.is_empty();
             }
         }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::Queue;
 use crate::hub;
 use crate::park::{wait_in, WaitQueue};
+use crate::task::Wait;
 
 /// A [`Queue`] that counts unfinished items: `put` adds one, `task_done` removes one,
 /// `join` waits until none is left.
@@ -214,7 +215,7 @@ impl<T> JoinableQueue<T> {
 
     fn join_until(&self, deadline: Option<Instant>) -> bool {
         while self.unfinished.get() > 0 {
-            if !hub::with(|h| wait_in(h, &self.joiners, "joinable queue join", deadline, || {})) {
+            if !hub::with(|h| wait_in(h, &self.joiners, Wait::Sync("joinable queue join", deadline), deadline, || {})) {
                 return self.unfinished.get() == 0;
             }
         }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::hub;
 use crate::park::{wait_in, WaitQueue};
+use crate::task::Wait;
 
 /// A FIFO queue. `put` waits while the queue is full, `get` while it is empty; waiting
 /// putters and getters are woken in FIFO order, and `put`/`get` themselves never switch
@@ -211,7 +212,7 @@ impl<T> Queue<T> {
                 return Ok(());
             }
             let woken = hub::with(|h| {
-                wait_in(h, &self.putters, "queue put (full)", deadline, || {
+                wait_in(h, &self.putters, Wait::Sync("queue put (full)", deadline), deadline, || {
                     // Woken for room we will not use: hand the chance on.
                     if self.has_room() {
                         hub::with(|h| self.putters.wake_one(h));
@@ -237,7 +238,7 @@ impl<T> Queue<T> {
             let woken = hub::with(|h| {
                 // A rendezvous putter may be waiting for a getter: now there is one.
                 self.putters.wake_one(h);
-                wait_in(h, &self.getters, "queue get (empty)", deadline, || {
+                wait_in(h, &self.getters, Wait::Sync("queue get (empty)", deadline), deadline, || {
                     // Woken for an item we will not take: hand it on.
                     if !self.is_empty() {
                         hub::with(|h| self.getters.wake_one(h));

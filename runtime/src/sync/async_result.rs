@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::hub;
 use crate::park::{wait_in, WaitQueue};
+use crate::task::Wait;
 
 /// A one-shot result that greenlets wait for (gevent.event.AsyncResult). `set` delivers
 /// a value, `set_error` an error; every waiter gets a clone.
@@ -146,7 +147,7 @@ impl<T: Clone, E: Clone + fmt::Debug> AsyncResult<T, E> {
             if let Some(r) = self.result.borrow().as_ref() {
                 return Some(r.clone());
             }
-            if !hub::with(|h| wait_in(h, &self.waiters, "async result", deadline, || {})) {
+            if !hub::with(|h| wait_in(h, &self.waiters, Wait::Sync("async result", deadline), deadline, || {})) {
                 return self.result.borrow().clone();
             }
         }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::hub;
 use crate::park::{wait_in, WaitQueue};
+use crate::task::Wait;
 
 /// A flag that greenlets wait for; `set` wakes every waiter, in the order they came.
 ///
@@ -103,6 +104,6 @@ impl Event {
         }
         // Woken through the queue means `set` ran while we waited, even if the flag
         // was cleared again before we got to run (gevent's semantics).
-        hub::with(|h| wait_in(h, &self.waiters, "event", deadline, || {})) || self.flag.get()
+        hub::with(|h| wait_in(h, &self.waiters, Wait::Sync("event", deadline), deadline, || {})) || self.flag.get()
     }
 }

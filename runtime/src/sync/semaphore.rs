@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::hub::{self, Hub};
 use crate::park::{wait_in, WaitQueue};
+use crate::task::Wait;
 
 /// Counted permits. A release with waiters hands the permit straight to the first
 /// waiter (strict FIFO: a newcomer cannot overtake it); a waiter that dies before using
@@ -165,7 +166,9 @@ impl Semaphore {
         if self.take_free() {
             return Some(SemaphoreGuard { sem: self });
         }
-        let granted = hub::with(|h| wait_in(h, &self.waiters, "semaphore", deadline, || hub::with(|h| self.give(h))));
+        let granted = hub::with(|h| {
+            wait_in(h, &self.waiters, Wait::Sync("semaphore", deadline), deadline, || hub::with(|h| self.give(h)))
+        });
         granted.then(|| SemaphoreGuard { sem: self })
     }
 }
