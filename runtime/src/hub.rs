@@ -303,7 +303,6 @@ impl Hub {
     /// queue. Panics with LoopExit if nothing can ever make it ready.
     fn run_loop(&self) {
         if self.in_loop.replace(true) {
-            self.in_loop.set(true);
             self.root.state.set(State::Running);
             panic!(
                 "greenhub: cannot wait inside the hub's own loop (a Drop or callback run \
