@@ -261,3 +261,45 @@ fn dump_describes_each_greenlet() {
     assert!(d.contains("#4 fresh: ready [256 KiB stack]"), "{d}");
     assert!(!d.contains("ready-one"), "finished greenlets are not listed: {d}");
 }
+
+#[test]
+fn other_threads_spawn_greenlets_on_a_hub_through_its_handle() {
+    let (handle_tx, handle_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let worker = std::thread::Builder::new()
+        .name("worker-hub".into())
+        .spawn(move || {
+            handle_tx.send(greenhub::HubHandle::current().unwrap()).unwrap();
+            spawn_blocking(move || done_rx.recv().unwrap());
+            greenhub::run();
+        })
+        .unwrap();
+    let hub = handle_rx.recv().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let senders: Vec<_> = (0..4u32)
+        .map(|t| {
+            let (hub, tx) = (hub.clone(), tx.clone());
+            std::thread::spawn(move || {
+                for i in 0..25u32 {
+                    let tx = tx.clone();
+                    hub.spawn(move || {
+                        sleep(Duration::from_millis(1)); // a real greenlet: it can park
+                        let thread = std::thread::current().name().map(String::from);
+                        tx.send((t * 100 + i, thread)).unwrap();
+                    });
+                }
+            })
+        })
+        .collect();
+    senders.into_iter().for_each(|s| s.join().unwrap());
+    let mut got: Vec<(u32, Option<String>)> =
+        (0..100).map(|_| rx.recv_timeout(Duration::from_secs(10)).expect("all spawned greenlets ran")).collect();
+    got.sort();
+    assert_eq!(
+        got.iter().map(|g| g.0).collect::<Vec<_>>(),
+        (0..4).flat_map(|t| (0..25).map(move |i| t * 100 + i)).collect::<Vec<_>>()
+    );
+    assert!(got.iter().all(|g| g.1.as_deref() == Some("worker-hub")), "they ran on the worker's thread");
+    done_tx.send(()).unwrap();
+    worker.join().unwrap();
+}
