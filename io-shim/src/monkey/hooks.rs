@@ -233,8 +233,13 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) 
     blocking(fd, Dir::Write, || sys!(libc::SYS_writev, fd, iov, cnt) as ssize_t)
 }
 
-fn dontwait(fl: c_int) -> bool {
-    fl & libc::MSG_DONTWAIT != 0
+/// A socket call with message flags: `MSG_DONTWAIT` asks for one non-blocking attempt.
+fn with_flags(fd: c_int, dir: Dir, fl: c_int, mut op: impl FnMut() -> ssize_t) -> ssize_t {
+    if fl & libc::MSG_DONTWAIT != 0 {
+        op()
+    } else {
+        blocking(fd, dir, op)
+    }
 }
 
 /// Interposed `recv(2)`.
@@ -243,12 +248,7 @@ fn dontwait(fl: c_int) -> bool {
 /// As libc's `recv`.
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, fl: c_int) -> ssize_t {
-    let op = || sys!(libc::SYS_recvfrom, fd, buf, n, fl, 0usize, 0usize) as ssize_t;
-    if dontwait(fl) {
-        op()
-    } else {
-        blocking(fd, Dir::Read, op)
-    }
+    with_flags(fd, Dir::Read, fl, || sys!(libc::SYS_recvfrom, fd, buf, n, fl, 0usize, 0usize) as ssize_t)
 }
 
 /// Interposed `send(2)`.
@@ -257,12 +257,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, fl: c_int)
 /// As libc's `send`.
 #[no_mangle]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, fl: c_int) -> ssize_t {
-    let op = || sys!(libc::SYS_sendto, fd, buf, n, fl, 0usize, 0usize) as ssize_t;
-    if dontwait(fl) {
-        op()
-    } else {
-        blocking(fd, Dir::Write, op)
-    }
+    with_flags(fd, Dir::Write, fl, || sys!(libc::SYS_sendto, fd, buf, n, fl, 0usize, 0usize) as ssize_t)
 }
 
 /// Interposed `recvfrom(2)`.
@@ -278,12 +273,7 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> ssize_t {
-    let op = || sys!(libc::SYS_recvfrom, fd, buf, n, fl, addr, len) as ssize_t;
-    if dontwait(fl) {
-        op()
-    } else {
-        blocking(fd, Dir::Read, op)
-    }
+    with_flags(fd, Dir::Read, fl, || sys!(libc::SYS_recvfrom, fd, buf, n, fl, addr, len) as ssize_t)
 }
 
 /// Interposed `sendto(2)`.
@@ -299,12 +289,7 @@ pub unsafe extern "C" fn sendto(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> ssize_t {
-    let op = || sys!(libc::SYS_sendto, fd, buf, n, fl, addr, len) as ssize_t;
-    if dontwait(fl) {
-        op()
-    } else {
-        blocking(fd, Dir::Write, op)
-    }
+    with_flags(fd, Dir::Write, fl, || sys!(libc::SYS_sendto, fd, buf, n, fl, addr, len) as ssize_t)
 }
 
 /// Interposed `recvmsg(2)`.
@@ -313,12 +298,7 @@ pub unsafe extern "C" fn sendto(
 /// As libc's `recvmsg`.
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, fl: c_int) -> ssize_t {
-    let op = || sys!(libc::SYS_recvmsg, fd, msg, fl) as ssize_t;
-    if dontwait(fl) {
-        op()
-    } else {
-        blocking(fd, Dir::Read, op)
-    }
+    with_flags(fd, Dir::Read, fl, || sys!(libc::SYS_recvmsg, fd, msg, fl) as ssize_t)
 }
 
 /// Interposed `sendmsg(2)`.
@@ -327,12 +307,7 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, fl: c_int) -> ssiz
 /// As libc's `sendmsg`.
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, fl: c_int) -> ssize_t {
-    let op = || sys!(libc::SYS_sendmsg, fd, msg, fl) as ssize_t;
-    if dontwait(fl) {
-        op()
-    } else {
-        blocking(fd, Dir::Write, op)
-    }
+    with_flags(fd, Dir::Write, fl, || sys!(libc::SYS_sendmsg, fd, msg, fl) as ssize_t)
 }
 
 /// Interposed `poll(2)`: inside a greenlet it waits through the hub.
