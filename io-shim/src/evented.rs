@@ -4,7 +4,8 @@
 use std::cell::Cell;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use greenhub_runtime::Registration;
@@ -41,6 +42,28 @@ impl<S: AsRawFd> Evented<S> {
     pub(crate) fn new(io: S) -> io::Result<Evented<S>> {
         let reg = Registration::new(io.as_raw_fd())?;
         Ok(Evented { reg, io, read_timeout: Cell::new(None), write_timeout: Cell::new(None) })
+    }
+
+    /// Takes over a std socket: makes it non-blocking and registers it.
+    pub(crate) fn from_std(io: S) -> io::Result<Rc<Evented<S>>>
+    where
+        S: AsFd,
+    {
+        socket2::SockRef::from(&io).set_nonblocking(true)?;
+        Ok(Rc::new(Evented::new(io)?))
+    }
+
+    /// Gives the socket back, deregistered and blocking again; fails while other
+    /// handles (`try_clone`) share it.
+    pub(crate) fn into_std(this: Rc<Evented<S>>) -> io::Result<S>
+    where
+        S: AsFd,
+    {
+        let ev = Rc::try_unwrap(this)
+            .map_err(|_| io::Error::other("into_std: other handles of this socket exist (try_clone)"))?;
+        let io = ev.into_inner();
+        socket2::SockRef::from(&io).set_nonblocking(false)?;
+        Ok(io)
     }
 
     pub(crate) fn get_ref(&self) -> &S {
@@ -151,3 +174,71 @@ fn check_timeout(t: Option<Duration>) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `AsRawFd` and `AsFd` for a socket type whose `inner` is an `Rc<Evented<_>>`.
+macro_rules! impl_fd {
+    ($($t:ty),*) => {$(
+        impl std::os::fd::AsRawFd for $t {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.inner.fd()
+            }
+        }
+
+        impl std::os::fd::AsFd for $t {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.inner.get_ref().as_fd()
+            }
+        }
+    )*};
+}
+
+/// `Read` and `Write` for a stream type and its shared reference, all going through
+/// the `Evented` retry loop (a short read marks the socket drained).
+macro_rules! impl_stream_io {
+    ($($t:ty),*) => {$(
+        impl std::io::Read for &$t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let len = buf.len();
+                self.inner.read_stream(len, |mut s| std::io::Read::read(&mut s, buf))
+            }
+            fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+                self.inner.read_with(|mut s| std::io::Read::read_vectored(&mut s, bufs))
+            }
+        }
+
+        impl std::io::Write for &$t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.inner.write_with(|mut s| std::io::Write::write(&mut s, buf))
+            }
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.inner.write_with(|mut s| std::io::Write::write_vectored(&mut s, bufs))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                (&*self).read(buf)
+            }
+            fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+                (&*self).read_vectored(bufs)
+            }
+        }
+
+        impl std::io::Write for $t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                (&*self).write(buf)
+            }
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                (&*self).write_vectored(bufs)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    )*};
+}
+
+pub(crate) use {impl_fd, impl_stream_io};

@@ -1,16 +1,16 @@
 //! `TcpListener` and `TcpStream`: std's API, cooperative.
 
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::addr::{each_addr, ToSocketAddrs};
-use crate::evented::Evented;
+use crate::evented::{impl_fd, impl_stream_io, Evented};
 use crate::fd::{accept_nonblocking, inet};
 
 /// Backlog of listening sockets.
@@ -101,8 +101,7 @@ impl TcpStream {
     /// assert!(s.peer_addr().is_ok());
     /// ```
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
-        stream.set_nonblocking(true)?;
-        TcpStream::wrap(stream)
+        Ok(TcpStream { inner: Evented::from_std(stream)? })
     }
 
     /// Gives the socket back as a blocking std stream. Fails (returning nothing) while
@@ -115,11 +114,7 @@ impl TcpStream {
     /// assert!(std_stream.peer_addr().is_ok());
     /// ```
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        let ev = Rc::try_unwrap(self.inner)
-            .map_err(|_| io::Error::other("into_std: other handles of this stream exist (try_clone)"))?;
-        let s = ev.into_inner();
-        s.set_nonblocking(false)?;
-        Ok(s)
+        Evented::into_std(self.inner)
     }
 
     /// The remote address.
@@ -320,60 +315,8 @@ fn connect_addr(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpS
     Ok(stream)
 }
 
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = buf.len();
-        self.inner.read_stream(len, |mut s| s.read(buf))
-    }
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.inner.read_with(|mut s| s.read_vectored(bufs))
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write_with(|mut s| s.write(buf))
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.inner.write_with(|mut s| s.write_vectored(bufs))
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.fd()
-    }
-}
-
-impl AsFd for TcpStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.get_ref().as_fd()
-    }
-}
+impl_stream_io!(TcpStream);
+impl_fd!(TcpStream, TcpListener);
 
 /// A listening TCP socket whose `accept` parks the greenlet.
 ///
@@ -423,8 +366,7 @@ impl TcpListener {
     /// assert!(l.local_addr().is_ok());
     /// ```
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
-        listener.set_nonblocking(true)?;
-        TcpListener::wrap(listener)
+        Ok(TcpListener { inner: Evented::from_std(listener)? })
     }
 
     /// Gives the socket back as a blocking std listener (fails while clones exist).
@@ -435,11 +377,7 @@ impl TcpListener {
     /// assert!(std_listener.local_addr().is_ok());
     /// ```
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
-        let ev = Rc::try_unwrap(self.inner)
-            .map_err(|_| io::Error::other("into_std: other handles of this listener exist"))?;
-        let l = ev.into_inner();
-        l.set_nonblocking(false)?;
-        Ok(l)
+        Evented::into_std(self.inner)
     }
 
     /// Waits for a connection.
@@ -516,18 +454,6 @@ impl TcpListener {
     /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.inner.get_ref().take_error()
-    }
-}
-
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.fd()
-    }
-}
-
-impl AsFd for TcpListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.get_ref().as_fd()
     }
 }
 

@@ -3,14 +3,13 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::addr::{each_addr, ToSocketAddrs};
-use crate::evented::Evented;
+use crate::evented::{impl_fd, Evented};
 
 /// A UDP socket whose blocking calls park the greenlet.
 ///
@@ -64,8 +63,7 @@ impl UdpSocket {
     /// assert!(u.local_addr().is_ok());
     /// ```
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
-        socket.set_nonblocking(true)?;
-        Ok(UdpSocket { inner: Rc::new(Evented::new(socket)?) })
+        Ok(UdpSocket { inner: Evented::from_std(socket)? })
     }
 
     /// Gives the socket back as a blocking std socket (fails while clones exist).
@@ -76,10 +74,7 @@ impl UdpSocket {
     /// assert!(s.local_addr().is_ok());
     /// ```
     pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
-        let ev = Rc::try_unwrap(self.inner).map_err(|_| io::Error::other("into_std: other handles exist"))?;
-        let s = ev.into_inner();
-        s.set_nonblocking(false)?;
-        Ok(s)
+        Evented::into_std(self.inner)
     }
 
     /// Sends a datagram to `addr` (names resolve cooperatively).
@@ -207,14 +202,4 @@ impl UdpSocket {
     }
 }
 
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.fd()
-    }
-}
-
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.get_ref().as_fd()
-    }
-}
+impl_fd!(UdpSocket);

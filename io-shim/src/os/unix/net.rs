@@ -1,15 +1,14 @@
 //! `UnixListener` and `UnixStream`: std's API, cooperative.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::evented::Evented;
+use crate::evented::{impl_fd, impl_stream_io, Evented};
 
 /// A Unix stream socket whose blocking calls park the greenlet.
 ///
@@ -35,8 +34,7 @@ impl fmt::Debug for UnixStream {
 
 impl UnixStream {
     fn wrap(s: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
-        s.set_nonblocking(true)?;
-        Ok(UnixStream { inner: Rc::new(Evented::new(s)?) })
+        Ok(UnixStream { inner: Evented::from_std(s)? })
     }
 
     /// Connects to the socket at `path`.
@@ -154,48 +152,8 @@ impl UnixStream {
     }
 }
 
-impl Read for &UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = buf.len();
-        self.inner.read_stream(len, |mut s| s.read(buf))
-    }
-}
-
-impl Write for &UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write_with(|mut s| s.write(buf))
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
-impl Write for UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.fd()
-    }
-}
-
-impl AsFd for UnixStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.get_ref().as_fd()
-    }
-}
+impl_stream_io!(UnixStream);
+impl_fd!(UnixStream, UnixListener);
 
 /// A listening Unix socket whose `accept` parks the greenlet.
 ///
@@ -235,9 +193,7 @@ impl UnixListener {
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
-        let l = std::os::unix::net::UnixListener::bind(path)?;
-        l.set_nonblocking(true)?;
-        Ok(UnixListener { inner: Rc::new(Evented::new(l)?) })
+        Ok(UnixListener { inner: Evented::from_std(std::os::unix::net::UnixListener::bind(path)?)? })
     }
 
     /// Waits for a connection.
@@ -289,17 +245,5 @@ impl UnixListener {
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
-    }
-}
-
-impl AsRawFd for UnixListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.fd()
-    }
-}
-
-impl AsFd for UnixListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.get_ref().as_fd()
     }
 }
