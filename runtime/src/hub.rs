@@ -85,7 +85,13 @@ pub(crate) enum TimerAction {
 struct Live {
     tasks: Vec<Option<Rc<Task>>>,
     free: Vec<u32>,
-    count: usize,
+}
+
+impl Live {
+    /// Occupied slots.
+    fn count(&self) -> usize {
+        self.tasks.len() - self.free.len()
+    }
 }
 
 /// This thread's scheduler.
@@ -121,7 +127,7 @@ impl Hub {
             root,
             run_queue: RefCell::new(VecDeque::new()),
             timers: RefCell::new(Timers::new()),
-            live: RefCell::new(Live { tasks: Vec::new(), free: Vec::new(), count: 0 }),
+            live: RefCell::new(Live { tasks: Vec::new(), free: Vec::new() }),
             next_id: Cell::new(1),
             next_scope: Cell::new(1),
             reactor: OnceCell::new(),
@@ -189,7 +195,7 @@ impl Hub {
 
     /// Number of live greenlets (greenlet zero not counted).
     pub(crate) fn live_count(&self) -> usize {
-        self.live.borrow().count
+        self.live.borrow().count()
     }
 
     // ----- spawning -------------------------------------------------------------------
@@ -226,7 +232,6 @@ impl Hub {
                     (live.tasks.len() - 1) as u32
                 }
             };
-            live.count += 1;
             task.slot.set(slot);
         }
         match start_at {
@@ -397,7 +402,6 @@ impl Hub {
             let mut live = self.live.borrow_mut();
             let slot = task.slot.get();
             live.free.push(slot);
-            live.count -= 1;
             live.tasks[slot as usize].take()
         };
         task.joiners.wake_all(self);
@@ -461,7 +465,7 @@ impl Hub {
     fn loop_exit(&self) -> ! {
         let root = &self.root;
         let live = self.live.borrow();
-        let alive = live.count;
+        let alive = live.count();
         let parked = live.tasks.iter().flatten().filter(|t| t.state.get() == State::Parked).count();
         drop(live);
         let waits = root.wait.get().describe(Instant::now());
