@@ -20,13 +20,16 @@ fn loop_exit_message(f: impl FnOnce()) -> String {
 fn loop_exit_names_the_wait_and_counts_greenlets() {
     let (tx, rx) = mpsc::channel();
     // In a thread of its own so this test's hub state does not leak into others.
-    std::thread::spawn(move || {
-        let stuck = Builder::new().name("stuck").spawn(|| sleep(Duration::MAX));
-        let msg = loop_exit_message(|| stuck.join());
-        let other = spawn(|| ());
-        other.join(); // the hub is still usable after LoopExit
-        tx.send(msg).unwrap();
-    });
+    std::thread::Builder::new()
+        .name("main".into())
+        .spawn(move || {
+            let stuck = Builder::new().name("stuck").spawn(|| sleep(Duration::MAX));
+            let msg = loop_exit_message(|| stuck.join());
+            let other = spawn(|| ());
+            other.join(); // the hub is still usable after LoopExit
+            tx.send(msg).unwrap();
+        })
+        .unwrap();
     let msg = rx.recv_timeout(Duration::from_secs(10)).expect("LoopExit instead of hanging");
     assert!(msg.starts_with("greenhub LoopExit: this operation would block forever"), "{msg}");
     assert!(msg.contains("waits on join of greenlet-1"), "{msg}");
@@ -255,7 +258,7 @@ fn dump_describes_each_greenlet() {
     });
     let d = rx.recv_timeout(Duration::from_secs(10)).unwrap();
     assert!(d.contains("3 greenlets, 1 timers"), "{d}");
-    assert!(d.contains("#0 main: running (greenlet zero)"), "{d}");
+    assert!(d.contains("#0 <unnamed>: running (greenlet zero)"), "greenlet zero has its thread's name: {d}");
     assert!(d.contains("#1 sleeper: parked on sleep (59"), "{d}");
     assert!(d.contains("#2 joiner: parked on join of greenlet-1"), "{d}");
     assert!(d.contains("#4 fresh: ready [256 KiB stack]"), "{d}");

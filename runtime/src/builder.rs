@@ -169,24 +169,50 @@ impl Builder {
 }
 
 /// Wraps `f` so that its value, panic or kill becomes the greenlet's outcome.
+///
+/// Everything the greenlet's end runs of user code runs here, on the greenlet's own
+/// stack, where it may wait and where a panic is caught: the value's `Drop` when the
+/// handle is already gone (nobody can read it), and the panic payload's `Drop`. The hub
+/// loop then only records the outcome.
 fn body<F, T>(f: F) -> impl FnOnce() -> Outcome + 'static
 where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    move || match panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(v) => Ok(Box::new(v) as Box<dyn Any>),
-        Err(payload) => {
-            let err = if payload.is::<KillSignal>() {
-                GreenletError::Killed
-            } else if payload.is::<TimeoutSignal>() {
-                GreenletError::Panicked("a with_timeout expiry escaped its scope".into())
-            } else {
-                GreenletError::Panicked(panic_message(&*payload))
-            };
-            // A payload whose Drop panics must not take the hub down.
-            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
-            Err(err)
+    move || {
+        let r = panic::catch_unwind(AssertUnwindSafe(f));
+        let task = hub::with(|h| h.current());
+        let outcome = match r {
+            Ok(v) if task.detached.get() => match panic::catch_unwind(AssertUnwindSafe(move || drop(v))) {
+                Ok(()) => Ok(Box::new(()) as Box<dyn Any>),
+                Err(payload) => Err(failure(payload)),
+            },
+            Ok(v) => Ok(Box::new(v) as Box<dyn Any>),
+            Err(payload) => {
+                hub::with(|h| crate::unwind::end(h, &task));
+                Err(failure(payload))
+            }
+        };
+        // A kill that could not be thrown (it came inside a monkey hook, or while the
+        // greenlet unwound) decides the outcome: whatever the body did after it was a
+        // consequence of the kill (an ECANCELED unwrapped, a cleanup that went on).
+        if task.cancel.get().kill {
+            return Err(GreenletError::Killed);
         }
+        outcome
     }
+}
+
+/// The error of a body that unwound with `payload` (which is dropped here).
+fn failure(payload: Box<dyn Any + Send>) -> GreenletError {
+    let err = if payload.is::<KillSignal>() {
+        GreenletError::Killed
+    } else if payload.is::<TimeoutSignal>() {
+        GreenletError::Panicked("a with_timeout expiry escaped its scope".into())
+    } else {
+        GreenletError::Panicked(panic_message(&*payload))
+    };
+    // A payload whose Drop panics must not take the hub down.
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    err
 }

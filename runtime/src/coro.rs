@@ -42,30 +42,59 @@ impl Coro {
         }
     }
 
-    /// Frees the stack of a suspended coroutine without running anything on it.
+    /// Gives up a suspended coroutine for good: nothing runs on its stack again, and
+    /// the stack is leaked, never returned to the pool.
     ///
-    /// Objects living on that stack are leaked, never dropped: this is how the hub
-    /// abandons unfinished greenlets when its thread exits.
+    /// This is how the hub abandons unfinished greenlets when its thread exits. Their
+    /// frames cannot be unwound then (that would run user code, which may wait, during
+    /// thread teardown), and the memory under them cannot be reused either: a frame may
+    /// have lent a buffer to code that outlives the greenlet (a scoped thread writing
+    /// into a local array, a pool thread filling a result), and another greenlet's
+    /// frames written over that buffer would be a use-after-free. So the objects on the
+    /// stack and the stack itself are leaked together (slabs are never unmapped, so the
+    /// memory stays valid for whatever still points into it).
     pub(crate) fn abandon(mut self) {
-        // SAFETY: force_reset skips the destructors of the objects on the coroutine's
-        // stack, which leaks them; leaking is memory safe. Nothing outside the stack
-        // points into it: the task's yielder pointer is never used again because the
-        // task is marked done before this is called, and greenhub keeps no intrusive
-        // references to greenlet stack frames.
+        // SAFETY: corosensei's contract for force_reset: "This can only be done safely
+        // if there are no objects currently on the coroutine's stack that need to
+        // execute Drop code." Skipping a destructor is a leak, which is memory safe as
+        // long as the objects' memory stays valid for as long as anything may still use
+        // it: below, the stack is never freed nor handed out again. Nothing inside
+        // greenhub points into it either: the task is marked done before this is called,
+        // so its yielder pointer is never used again.
         unsafe { self.co.force_reset() };
-        drop(self);
+        std::mem::forget(self.co.into_stack());
     }
 }
-
 /// Suspends the running greenlet back to whoever resumed it (the hub loop).
 ///
+/// The caller may execute on a nested coroutine's stack: a `raw::Generator` or raw
+/// greenlet body that the greenlet resumed and that now blocks on the hub. That is
+/// sound with corosensei 0.3 for these reasons (checked against its source):
+/// - A `Yielder` is the greenlet coroutine's *parent link*, a slot at the base of its
+///   stack that holds the resumer's stack pointer. `suspend` saves the current stack
+///   pointer, whatever stack it lies on, as the coroutine's resume point and switches to
+///   the parent; `resume` switches back to exactly that point and rewrites the parent
+///   link. The nested coroutine's own parent link points into a frame of the greenlet's
+///   stack, which is untouched while the greenlet is suspended, so when the nested body
+///   later yields or returns it lands in a live frame.
+/// - While the greenlet is suspended through it, the nested coroutine cannot be resumed,
+///   moved or dropped by anyone else: `Generator::resume` and the raw trampoline move the
+///   coroutine into a local of their frame on the greenlet's stack for the duration of
+///   the resume, so no other code can reach it.
+/// - A kill or timeout thrown at the park unwinds the nested body to its root, where
+///   corosensei catches the panic and resumes it in the resumer's frame, on the
+///   greenlet's stack, which unwinds on to the greenlet body: an ordinary nested unwind.
+/// - If the greenlet is abandoned (thread exit), the nested coroutine is leaked with the
+///   frame that owns it, so its stack is never reused either.
+///
 /// # Safety
-/// `yielder` must be the yielder of the coroutine currently executing on this thread,
-/// as stored by that coroutine's body when it started.
+/// `yielder` must be the yielder of the greenlet coroutine that is currently being
+/// resumed on this thread, as stored by that coroutine's body when it started.
 #[inline]
 pub(crate) unsafe fn suspend(yielder: *const HubYielder) {
-    // SAFETY: per this function's contract the yielder lives at the base of the running
-    // coroutine's stack, which stays mapped while the coroutine runs.
+    // SAFETY: per this function's contract the yielder is the parent link at the base of
+    // the resumed greenlet's stack, which stays mapped while that coroutine exists, and
+    // suspending it from a nested coroutine's stack is sound for the reasons above.
     unsafe { (*yielder).suspend(()) }
 }
 
@@ -90,6 +119,12 @@ impl CoroSlot {
         // SAFETY: not running (checked), so no `&mut` from `resume` is alive, and the
         // slot is only reachable from this thread.
         unsafe { *self.coro.get() = Some(coro) };
+    }
+
+    /// Whether the coroutine runs now (it is the greenlet executing this code, or one
+    /// that the executing code runs nested inside).
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.get()
     }
 
     /// Removes the coroutine (to drop or abandon it).

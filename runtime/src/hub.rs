@@ -16,20 +16,20 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io;
-use std::panic;
+use std::ptr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::coro::{self, Coro, Outcome};
-use crate::error::{KillSignal, TimeoutSignal};
 use crate::monitor::Heartbeat;
 use crate::park::{wait_in, Token, WaitQueue};
 use crate::reactor::Reactor;
 use crate::remote::{RemoteWaker, SendToken};
 use crate::stack::PooledStack;
-use crate::task::{Cancel, State, Task, Wait, Wake};
+use crate::task::{Cancel, Signal, State, Task, Wait, Wake};
 use crate::timer::{TimerKey, Timers};
+use crate::unwind;
 
 /// Switches between clock checks in one pass over the run queue (gevent's value).
 const CHECK_EVERY: u32 = 50;
@@ -47,6 +47,10 @@ thread_local! {
     static IN_GREENLET: Cell<bool> = const { Cell::new(false) };
     /// Whether this thread has created its hub.
     static HAS_HUB: Cell<bool> = const { Cell::new(false) };
+    /// The hub used once `HUB` has been destroyed (greenhub called from another
+    /// thread-local's destructor, or after `main` returned): created on demand and
+    /// leaked, so it never goes away while this thread can still run code.
+    static LATE_HUB: Cell<*const Hub> = const { Cell::new(ptr::null()) };
 }
 
 /// Whether the caller runs inside a greenlet (`false` on a thread's own stack).
@@ -62,15 +66,51 @@ pub(crate) fn has_hub() -> bool {
 }
 
 /// Runs `f` with this thread's hub (creating it on first use).
+///
+/// Works at every point of a thread's life: during thread-local teardown, after the
+/// hub's own destructor ran, `f` gets the thread's late hub instead (see `LATE_HUB`).
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&Hub) -> R) -> R {
-    HUB.with(f)
+    let mut f = Some(f);
+    match HUB.try_with(|h| f.take().map(|f| f(h))) {
+        Ok(Some(r)) => r,
+        _ => late(f.take().expect("not called when the hub is gone")),
+    }
 }
 
-/// Like [`with`], but `None` while the thread is being torn down.
+#[cold]
+fn late<R>(f: impl FnOnce(&Hub) -> R) -> R {
+    let mut hub = LATE_HUB.with(Cell::get);
+    if hub.is_null() {
+        hub = Box::into_raw(Box::new(Hub::new()));
+        LATE_HUB.with(|l| l.set(hub));
+    }
+    // SAFETY: the pointer comes from `Box::into_raw` above and is never freed (the late
+    // hub is leaked), so it stays valid for the rest of the process; it is only stored
+    // in this thread's `LATE_HUB`, and `Hub` is `!Sync`, so only this thread uses it.
+    f(unsafe { &*hub })
+}
+
+/// Like [`with`], but `None` while the thread's hub is being torn down (for `Drop`s
+/// that only clean up what a hub holds: nothing to do if it is gone).
 #[inline]
 pub(crate) fn try_with<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
     HUB.try_with(f).ok()
+}
+
+/// Like [`try_with`], but never creates a hub: `None` if this thread has none (for the
+/// panic hook and the stack overflow handler, which must not allocate one).
+#[inline]
+pub(crate) fn if_exists<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
+    if !has_hub() {
+        return None;
+    }
+    let late = LATE_HUB.with(Cell::get);
+    if !late.is_null() {
+        // SAFETY: as in `late`: a leaked hub of this thread.
+        return Some(f(unsafe { &*late }));
+    }
+    try_with(f)
 }
 
 /// What an expiring timer does.
@@ -115,6 +155,13 @@ pub(crate) struct Hub {
     spare: RefCell<Vec<Rc<Task>>>,
     /// Published to the blocking detector.
     pub(crate) heartbeat: Arc<Heartbeat>,
+    /// Greenlets whose `unwinding` count is non-zero (see `unwind.rs`).
+    pub(crate) unwinders: Cell<u32>,
+    /// The greenlet running the panic hook, if any. While it runs the hook no other
+    /// greenlet runs: std aborts the process if any panic starts on this thread then.
+    panic_hook: Cell<Option<u64>>,
+    /// Greenlets that became ready while another one ran the panic hook, in order.
+    deferred: RefCell<VecDeque<Rc<Task>>>,
 }
 
 impl Hub {
@@ -137,6 +184,9 @@ impl Hub {
             in_loop: Cell::new(false),
             spare: RefCell::new(Vec::new()),
             heartbeat: Heartbeat::register(),
+            unwinders: Cell::new(0),
+            panic_hook: Cell::new(None),
+            deferred: RefCell::new(VecDeque::new()),
         }
     }
 
@@ -144,6 +194,12 @@ impl Hub {
     #[inline]
     pub(crate) fn current(&self) -> Rc<Task> {
         self.current.borrow().clone()
+    }
+
+    /// The running task, unless the hub is in the middle of switching (for the panic
+    /// hook, which may run anywhere).
+    pub(crate) fn try_current(&self) -> Option<Rc<Task>> {
+        self.current.try_borrow().ok().map(|c| c.clone())
     }
 
     /// The running greenlet's id and name (`None` on greenlet zero).
@@ -193,6 +249,37 @@ impl Hub {
         id
     }
 
+    /// The id the next `with_timeout` scope will get.
+    pub(crate) fn peek_scope_id(&self) -> u64 {
+        self.next_scope.get()
+    }
+
+    // ----- the panic hook -------------------------------------------------------------
+
+    /// The running task starts running the panic hook; `false` if one already does.
+    pub(crate) fn enter_panic_hook(&self, task: &Task) -> bool {
+        if self.panic_hook.get().is_some() {
+            return false;
+        }
+        self.panic_hook.set(Some(task.id));
+        true
+    }
+
+    /// The panic hook returned: the greenlets deferred meanwhile run next, in order.
+    pub(crate) fn leave_panic_hook(&self) {
+        self.panic_hook.set(None);
+        let mut deferred = self.deferred.borrow_mut();
+        let mut queue = self.run_queue.borrow_mut();
+        while let Some(t) = deferred.pop_back() {
+            queue.push_front(t);
+        }
+    }
+
+    /// Whether `task` runs the panic hook now.
+    pub(crate) fn in_panic_hook(&self, task: &Task) -> bool {
+        self.panic_hook.get() == Some(task.id)
+    }
+
     /// Number of live greenlets (greenlet zero not counted).
     pub(crate) fn live_count(&self) -> usize {
         self.live.borrow().count()
@@ -233,6 +320,7 @@ impl Hub {
                 }
             };
             task.slot.set(slot);
+            self.heartbeat.greenlets(live.count());
         }
         match start_at {
             None => self.make_ready(&task),
@@ -273,21 +361,45 @@ impl Hub {
 
     /// Parks the current task until a token of its current epoch unparks it (or a
     /// cancellation is thrown into it). Register the tokens before calling this.
+    ///
+    /// A cancellation already pending is thrown before parking; inside `ffi::no_unwind`
+    /// (where nothing is thrown) a pending one makes the park return at once, so every
+    /// wait of a cancelled greenlet inside a hook fails fast.
     pub(crate) fn park(&self, wait: Wait) {
         let cur = self.current();
+        if !self.throw_pending(&cur) {
+            return;
+        }
         cur.state.set(State::Parked);
         cur.wait.set(wait);
         self.switch_out(&cur);
         cur.wait.set(Wait::Nothing);
-        throw_pending(&cur);
+        self.throw_pending(&cur);
     }
 
     /// Moves the current task behind every ready greenlet and runs them.
     pub(crate) fn yield_now(&self) {
         let cur = self.current();
+        if !self.throw_pending(&cur) {
+            return;
+        }
         self.make_ready(&cur);
         self.switch_out(&cur);
-        throw_pending(&cur);
+        self.throw_pending(&cur);
+    }
+
+    /// Throws a deliverable cancellation into the running `task`. Returns `false` when
+    /// one is pending that cannot be thrown because the task runs inside
+    /// `ffi::no_unwind` (its caller must not wait then).
+    #[inline]
+    fn throw_pending(&self, task: &Task) -> bool {
+        if task.cancel.get().is_none() {
+            return true;
+        }
+        if let Some(signal) = unwind::deliverable(self, task) {
+            unwind::throw(self, task, signal);
+        }
+        task.nothrow.get() == 0
     }
 
     /// Leaves the current task: suspends a greenlet, or runs the loop on greenlet zero.
@@ -297,7 +409,9 @@ impl Hub {
             self.run_loop();
         } else {
             // SAFETY: `cur` is the running greenlet (it is `current`) and its body stored
-            // its own yielder before running any user code.
+            // its own yielder before running any user code. This may execute on the
+            // stack of a `raw::Generator` or raw greenlet that `cur` resumed (nested);
+            // `coro::suspend` says why that is sound too.
             unsafe { coro::suspend(cur.yielder.get()) }
         }
     }
@@ -352,6 +466,10 @@ impl Hub {
             if task.state.get() != State::Ready {
                 continue; // killed before it started
             }
+            if self.panic_hook.get().is_some_and(|id| id != task.id) {
+                self.deferred.borrow_mut().push_back(task);
+                continue;
+            }
             if task.is_root() {
                 return true;
             }
@@ -392,7 +510,8 @@ impl Hub {
         }
         task.state.set(State::Done);
         task.wait.set(Wait::Nothing);
-        task.cancel.set(Cancel::None);
+        task.cancel.set(Cancel::NONE);
+        unwind::reset(self, task);
         if task.detached.get() {
             drop(outcome); // its handle is gone: nobody can read it
         } else {
@@ -402,7 +521,9 @@ impl Hub {
             let mut live = self.live.borrow_mut();
             let slot = task.slot.get();
             live.free.push(slot);
-            live.tasks[slot as usize].take()
+            let removed = live.tasks[slot as usize].take();
+            self.heartbeat.greenlets(live.count());
+            removed
         };
         task.joiners.wake_all(self);
         if self.live_count() <= 1 {
@@ -423,7 +544,7 @@ impl Hub {
                 Some(TimerAction::Wake(token)) => {
                     token.unpark(self, Wake::Timer);
                 }
-                Some(TimerAction::Timeout { task, id }) => self.cancel_task(&task, Cancel::Timeout(id)),
+                Some(TimerAction::Timeout { task, id }) => self.cancel_task(&task, Signal::Timeout(id)),
             }
         }
     }
@@ -463,6 +584,20 @@ impl Hub {
 
     #[cold]
     fn loop_exit(&self) -> ! {
+        if let Some(id) = self.panic_hook.get() {
+            // A panic now would abort anyway ("panicked while processing panic"); say why.
+            let _ = std::io::Write::write_fmt(
+                &mut crate::panic::Stderr,
+                format_args!(
+                    "greenhub: greenlet #{id} waits inside the panic hook for something only \
+                 another greenlet could do; while a panic hook runs no other greenlet of \
+                 its hub may run (std aborts any panic that starts meanwhile), so it would \
+                 wait forever: aborting\n{}\n",
+                    self.dump()
+                ),
+            );
+            std::process::abort();
+        }
         let root = &self.root;
         let live = self.live.borrow();
         let alive = live.count();
@@ -479,15 +614,17 @@ impl Hub {
 
     // ----- cancellation ---------------------------------------------------------------
 
-    /// Records a cancellation for `task` and wakes it if it is parked.
-    pub(crate) fn cancel_task(&self, task: &Rc<Task>, cancel: Cancel) {
+    /// Records a cancellation for `task` and wakes it if it is parked and something can
+    /// be done with it there: thrown, or (inside `ffi::no_unwind`) reported by the wait.
+    /// A greenlet that unwinds keeps waiting in its `Drop`; the kill then only decides
+    /// its outcome.
+    pub(crate) fn cancel_task(&self, task: &Rc<Task>, signal: Signal) {
         if task.state.get() == State::Done {
             return;
         }
-        if cancel.overrides(task.cancel.get()) {
-            task.cancel.set(cancel);
-        }
-        if task.state.get() == State::Parked {
+        task.cancel.set(task.cancel.get().with(signal));
+        let wake = task.nothrow.get() > 0 || unwind::deliverable(self, task).is_some();
+        if task.state.get() == State::Parked && wake {
             task.woken.set(Wake::Other);
             self.make_ready(task);
         }
@@ -509,11 +646,11 @@ impl Hub {
                 drop(coro);
             }
             State::Running => {
-                if !std::thread::panicking() {
-                    panic::resume_unwind(Box::new(KillSignal));
-                }
+                // Self-kill: unwinds right away where that is allowed, else stays pending.
+                task.cancel.set(task.cancel.get().with(Signal::Kill));
+                self.throw_pending(task);
             }
-            State::Ready | State::Parked => self.cancel_task(task, Cancel::Kill),
+            State::Ready | State::Parked => self.cancel_task(task, Signal::Kill),
         }
     }
 
@@ -539,6 +676,12 @@ impl Hub {
         let target = SendToken { slot: task.slot.get(), id: task.id, epoch: task.epoch.get() };
         self.remote_pending.set(self.remote_pending.get() + 1);
         Ok(RemoteWaker::new(reactor.remote().clone(), target))
+    }
+
+    /// Withdraws a [`RemoteWaker`] that will never fire (its job never ran).
+    pub(crate) fn disarm_remote(&self, waker: RemoteWaker) {
+        waker.disarm();
+        self.remote_pending.set(self.remote_pending.get() - 1);
     }
 
     /// Runs on the hub thread when a [`RemoteWaker`] fires.
@@ -612,35 +755,39 @@ impl Hub {
 
 impl Drop for Hub {
     /// The thread is exiting: unfinished greenlets are abandoned, never resumed.
+    ///
+    /// Their stacks are leaked, never reused (see `Coro::abandon`); a handle that
+    /// outlives this (in another thread-local) finds its greenlet finished with an
+    /// "abandoned" error. If the thread exits from inside a greenlet
+    /// (`std::process::exit` in a greenlet runs this destructor on that greenlet's
+    /// stack), the running greenlet is left alone entirely: its task is leaked, so
+    /// nothing frees the stack the thread is still running on.
     fn drop(&mut self) {
-        let _ = HAS_HUB.try_with(|h| h.set(false));
         let tasks: Vec<Rc<Task>> = self.live.get_mut().tasks.drain(..).flatten().collect();
         for t in &tasks {
+            if t.coro.is_running() {
+                std::mem::forget(t.clone());
+                continue;
+            }
             t.state.set(State::Done);
+            if !t.detached.get() {
+                *t.outcome.borrow_mut() = Some(Err(crate::GreenletError::Panicked(
+                    "greenlet abandoned: the thread of its hub exited before it finished".into(),
+                )));
+            }
             if let Some(coro) = t.coro.take() {
                 if t.started.get() {
                     coro.abandon();
                 } else {
+                    // Never ran: nothing lives on its stack; its closure's captures drop
+                    // here (greenhub calls from those Drops use the late hub).
                     drop(coro);
                 }
             }
         }
         self.run_queue.get_mut().clear();
+        self.deferred.get_mut().clear();
         drop(self.timers.get_mut().drain());
-    }
-}
-
-/// Throws a pending kill or timeout into the task that was just resumed.
-#[inline]
-fn throw_pending(task: &Task) {
-    let cancel = task.cancel.get();
-    if cancel != Cancel::None && !std::thread::panicking() {
-        task.cancel.set(Cancel::None);
-        match cancel {
-            Cancel::Kill => panic::resume_unwind(Box::new(KillSignal)),
-            Cancel::Timeout(id) => panic::resume_unwind(Box::new(TimeoutSignal(id))),
-            Cancel::None => {}
-        }
     }
 }
 

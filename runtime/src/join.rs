@@ -96,7 +96,18 @@ where
     I: IntoIterator<Item = &'a J>,
     J: Join + ?Sized + 'a,
 {
+    // Called by one of them: kill every other one first, the caller (which unwinds at
+    // once) last.
+    let me = crate::hub::with(|h| h.current().id);
+    let mut own = None;
     for g in greenlets {
+        if g.greenlet_id().0 == me && me != 0 {
+            own = Some(g);
+        } else {
+            g.kill_greenlet();
+        }
+    }
+    if let Some(g) = own {
         g.kill_greenlet();
     }
 }

@@ -24,6 +24,7 @@
 mod builder;
 mod coro;
 mod error;
+pub mod ffi;
 mod greenlet;
 mod handle;
 mod hub;
@@ -44,6 +45,7 @@ mod task;
 pub mod threadpool;
 mod timeout;
 mod timer;
+mod unwind;
 
 pub use builder::{spawn, spawn_later, Builder};
 pub use error::{GreenletError, TimedOut};

@@ -11,7 +11,8 @@
 //! `greenhub: greenlet 'name' (#id) has run for 312 ms without switching (limit 100 ms) on thread 'main'`
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,8 @@ pub(crate) struct Heartbeat {
     switches: AtomicU64,
     current: AtomicU64,
     polling: AtomicBool,
+    /// Live greenlets of the hub: a hub without any blocks nobody, and is not watched.
+    greenlets: AtomicUsize,
     thread: String,
     /// Names of named greenlets, kept only while the detector is on.
     names: Mutex<HashMap<u64, Arc<str>>>,
@@ -38,7 +41,8 @@ impl Heartbeat {
             switches: AtomicU64::new(0),
             current: AtomicU64::new(0),
             polling: AtomicBool::new(false),
-            thread: std::thread::current().name().unwrap_or("<unnamed>").to_string(),
+            greenlets: AtomicUsize::new(0),
+            thread: crate::task::thread_name(),
             names: Mutex::new(HashMap::new()),
         });
         let mut all = HEARTBEATS.lock().unwrap_or_else(|e| e.into_inner());
@@ -53,6 +57,12 @@ impl Heartbeat {
         // Single writer (the hub thread): load + store, not a locked add.
         self.switches.store(self.switches.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         self.current.store(id, Ordering::Relaxed);
+    }
+
+    /// The hub now has `n` live greenlets.
+    #[inline]
+    pub(crate) fn greenlets(&self, n: usize) {
+        self.greenlets.store(n, Ordering::Relaxed);
     }
 
     /// The hub is about to sleep in its poller (`true`) or has woken up (`false`).
@@ -148,7 +158,8 @@ fn watch() {
             let key = Arc::as_ptr(hb) as usize;
             let switches = hb.switches.load(Ordering::Relaxed);
             let s = seen.entry(key).or_insert(Seen { switches, since: now, reported: false });
-            if hb.polling.load(Ordering::Relaxed) || s.switches != switches {
+            let idle = hb.polling.load(Ordering::Relaxed) || hb.greenlets.load(Ordering::Relaxed) == 0;
+            if idle || s.switches != switches {
                 *s = Seen { switches, since: now, reported: false };
                 continue;
             }
@@ -164,7 +175,7 @@ fn watch() {
 fn report(hb: &Heartbeat, stuck: Duration, limit: u64) {
     let id = hb.current.load(Ordering::Relaxed);
     let name = if id == 0 {
-        "main".to_string()
+        hb.thread.clone()
     } else {
         hb.names
             .lock()
@@ -174,7 +185,8 @@ fn report(hb: &Heartbeat, stuck: Duration, limit: u64) {
             .unwrap_or_else(|| format!("greenlet-{id}"))
     };
     let who = if id == 0 { format!("greenlet zero '{name}'") } else { format!("greenlet '{name}' (#{id})") };
-    eprintln!(
+    let _ = writeln!(
+        crate::panic::Stderr,
         "greenhub: {who} has run for {} ms without switching (limit {limit} ms) on thread '{}'",
         stuck.as_millis(),
         hb.thread

@@ -121,8 +121,9 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     let addr = unsafe { (*info).si_addr() } as usize;
     if let Some(stack) = guard_hit(addr) {
         let mut line = Line { buf: [0; 512], len: 0 };
-        // Best effort: the hub's current task is readable without allocating.
-        let who = hub::try_with(|h| {
+        // Best effort: the hub's current task is readable without allocating (and
+        // `if_exists` never creates a hub: a thread without one has no greenlets).
+        let who = hub::if_exists(|h| {
             h.current_for_report(|id, name| {
                 let _ = match name {
                     Some(n) => write!(line, "greenhub: greenlet '{n}' (#{id})"),

@@ -79,9 +79,10 @@ impl RemoteWaker {
         RemoteWaker { queue: Some(queue), target }
     }
 
-    /// Wakes the greenlet (same as dropping the waker).
-    pub(crate) fn wake(self) {
-        drop(self);
+    /// Makes the waker do nothing (see `Hub::disarm_remote`, which also stops counting
+    /// it as outstanding work).
+    pub(crate) fn disarm(mut self) {
+        self.queue = None;
     }
 }
 

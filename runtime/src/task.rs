@@ -63,25 +63,48 @@ impl Wait {
     }
 }
 
-/// A cancellation waiting to be thrown into a greenlet at its next resume.
+/// One cancellation request: a kill, or the expiry of `with_timeout` scope `id`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Cancel {
-    None,
-    /// The `with_timeout` scope with this id expired.
-    Timeout(u64),
+pub(crate) enum Signal {
     Kill,
+    Timeout(u64),
+}
+
+/// The cancellations waiting to be thrown into a greenlet at its next park.
+///
+/// A kill and a timeout are kept side by side: while the greenlet unwinds (say from a
+/// kill, through a `Drop` that waits) a kill cannot be thrown, but the expiry of a
+/// `with_timeout` opened inside that `Drop` can, and must not be lost behind the kill.
+/// Of several expired scopes the outermost (smallest id) is kept: it unwinds through
+/// the inner ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Cancel {
+    pub(crate) kill: bool,
+    pub(crate) timeout: Option<u64>,
 }
 
 impl Cancel {
-    /// Whether `self` should replace `current`: kill beats timeouts, and an outer
-    /// (older, smaller id) timeout beats an inner one, since it unwinds through it.
-    pub(crate) fn overrides(self, current: Cancel) -> bool {
-        match (self, current) {
-            (_, Cancel::Kill) => false,
-            (Cancel::Kill, _) => true,
-            (Cancel::Timeout(a), Cancel::Timeout(b)) => a < b,
-            (Cancel::Timeout(_), Cancel::None) => true,
-            (Cancel::None, _) => false,
+    /// Nothing pending.
+    pub(crate) const NONE: Cancel = Cancel { kill: false, timeout: None };
+
+    pub(crate) fn is_none(self) -> bool {
+        self == Cancel::NONE
+    }
+
+    /// `self` with `signal` added.
+    pub(crate) fn with(self, signal: Signal) -> Cancel {
+        match signal {
+            Signal::Kill => Cancel { kill: true, ..self },
+            Signal::Timeout(id) => Cancel { timeout: Some(self.timeout.map_or(id, |t| t.min(id))), ..self },
+        }
+    }
+
+    /// `self` with `signal` withdrawn (it was thrown, or its scope ended).
+    pub(crate) fn without(self, signal: Signal) -> Cancel {
+        match signal {
+            Signal::Kill => Cancel { kill: false, ..self },
+            Signal::Timeout(id) if self.timeout == Some(id) => Cancel { timeout: None, ..self },
+            Signal::Timeout(_) => self,
         }
     }
 }
@@ -109,6 +132,15 @@ pub(crate) struct Task {
     pub(crate) coro: CoroSlot,
     pub(crate) yielder: Cell<*const HubYielder>,
     pub(crate) cancel: Cell<Cancel>,
+    /// Depth of `ffi::no_unwind` sections: while > 0 nothing is thrown into the greenlet
+    /// (it runs inside an `extern "C"` hook); a pending cancel makes its waits return at
+    /// once instead.
+    pub(crate) nothrow: Cell<u32>,
+    /// Panics of ours in flight on this greenlet's stack (see `unwind.rs`).
+    pub(crate) unwinding: Cell<u32>,
+    /// The first `with_timeout` scope id opened after the outermost of those panics
+    /// started: only scopes from there on can catch what is thrown meanwhile.
+    pub(crate) unwind_floor: Cell<u64>,
     pub(crate) wait: Cell<Wait>,
     pub(crate) woken: Cell<Wake>,
     pub(crate) outcome: RefCell<Option<Outcome>>,
@@ -133,7 +165,10 @@ impl Task {
             started: Cell::new(false),
             coro: CoroSlot::empty(),
             yielder: Cell::new(ptr::null()),
-            cancel: Cell::new(Cancel::None),
+            cancel: Cell::new(Cancel::NONE),
+            nothrow: Cell::new(0),
+            unwinding: Cell::new(0),
+            unwind_floor: Cell::new(0),
             wait: Cell::new(Wait::Nothing),
             woken: Cell::new(Wake::None),
             outcome: RefCell::new(None),
@@ -155,10 +190,15 @@ impl Task {
     pub(crate) fn name(&self) -> String {
         match &self.name {
             Some(n) => n.to_string(),
-            None if self.is_root() => "main".to_string(),
+            None if self.is_root() => thread_name(),
             None => format!("greenlet-{}", self.id),
         }
     }
+}
+
+/// The current thread's name, as greenlet zero's name (`<unnamed>` if it has none).
+pub(crate) fn thread_name() -> String {
+    std::thread::current().name().unwrap_or("<unnamed>").to_string()
 }
 
 impl fmt::Debug for Task {

@@ -4,9 +4,10 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::error::{TimedOut, TimeoutSignal};
+use crate::error::{KillSignal, TimedOut, TimeoutSignal};
 use crate::hub::{self, TimerAction, TimerGuard};
-use crate::task::{Cancel, Task};
+use crate::task::{Signal, Task};
+use crate::unwind;
 
 /// Runs `f`; if it is still waiting when `timeout` has passed, it is unwound from its
 /// wait (its destructors run) and `Err(TimedOut)` is returned.
@@ -37,12 +38,26 @@ where
         let timer = TimerGuard::arm(h, deadline, TimerAction::Timeout { task: task.clone(), id });
         Scope { id, task, _timer: timer }
     });
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
+    let r = panic::catch_unwind(AssertUnwindSafe(f));
+    // Our expiry may also have come while `f` could not be unwound (inside a monkey
+    // hook, which then returned ETIMEDOUT): it is still pending, and decides the result.
+    let expired = scope.task.cancel.get().timeout == Some(scope.id);
+    match r {
+        Ok(_) if expired => Err(TimedOut),
         Ok(v) => Ok(v),
-        Err(payload) => match payload.downcast_ref::<TimeoutSignal>() {
-            Some(TimeoutSignal(id)) if *id == scope.id => Err(TimedOut),
-            _ => panic::resume_unwind(payload),
-        },
+        Err(payload) => hub::with(|h| {
+            unwind::end(h, &scope.task);
+            let ours = match payload.downcast_ref::<TimeoutSignal>() {
+                Some(TimeoutSignal(id)) => *id == scope.id,
+                // A panic that the undelivered expiry caused (the hook's error unwrapped):
+                None => expired && !payload.is::<KillSignal>(),
+            };
+            if ours {
+                Err(TimedOut)
+            } else {
+                unwind::rethrow(h, &scope.task, payload)
+            }
+        }),
     }
 }
 
@@ -55,8 +70,6 @@ struct Scope {
 
 impl Drop for Scope {
     fn drop(&mut self) {
-        if self.task.cancel.get() == Cancel::Timeout(self.id) {
-            self.task.cancel.set(Cancel::None);
-        }
+        self.task.cancel.set(self.task.cancel.get().without(Signal::Timeout(self.id)));
     }
 }

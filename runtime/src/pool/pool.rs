@@ -250,7 +250,15 @@ impl Pool {
     /// ```
     pub fn kill(&self) {
         let tasks: Vec<Rc<Task>> = self.inner.members.borrow().iter().filter_map(|(_, t)| t.clone()).collect();
-        hub::with(|h| tasks.iter().for_each(|t| h.kill(t)));
+        hub::with(|h| {
+            // Called by a member: kill every other one first, the caller (which unwinds at
+            // once) last.
+            let me = h.current();
+            tasks.iter().filter(|t| !Rc::ptr_eq(t, &me)).for_each(|t| h.kill(t));
+            if let Some(t) = tasks.iter().find(|t| Rc::ptr_eq(t, &me)) {
+                h.kill(t);
+            }
+        });
     }
 
     /// Runs `f` on every item in the pool; returns the results in input order.

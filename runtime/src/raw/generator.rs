@@ -100,18 +100,18 @@ impl<R: 'static, Y: 'static> Generator<R, Y> {
     /// assert_eq!(g.resume(()), None);
     /// ```
     pub fn resume(&mut self, arg: R) -> Option<Y> {
-        let co = self.co.as_mut()?;
-        if co.done() {
-            // The body panicked during an earlier resume.
-            self.co = None;
-            return None;
-        }
+        // The coroutine is moved out while it runs and only put back when it suspends:
+        // if the body blocks on the hub and its thread exits meanwhile, the greenlet
+        // that resumed it is abandoned with the coroutine in one of its frames, so the
+        // generator's stack is leaked with it and never reused (see `Coro::abandon`),
+        // even if this `Generator` itself is dropped later.
+        let mut co = self.co.take()?;
         match co.resume(arg) {
-            CoroutineResult::Yield(y) => Some(y),
-            CoroutineResult::Return(()) => {
-                self.co = None; // the stack goes back to the pool now
-                None
+            CoroutineResult::Yield(y) => {
+                self.co = Some(co);
+                Some(y)
             }
+            CoroutineResult::Return(()) => None, // the stack goes back to the pool now
         }
     }
 
