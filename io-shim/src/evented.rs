@@ -1,5 +1,6 @@
-//! The one loop every cooperative socket operation runs: try the syscall, and on
-//! `WouldBlock` park on the fd's readiness (with the socket's timeout), then retry.
+//! A greenhub socket: a non-blocking std socket and its hub registration, whose
+//! operations all run the runtime's one retry loop ([`Registration::retry`]: try the
+//! syscall, and on `WouldBlock` park on the fd's readiness, with the socket's timeout).
 
 use std::cell::Cell;
 use std::fmt;
@@ -8,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use greenhub_runtime::Registration;
+use greenhub_runtime::{Interest, Registration};
 
 /// A non-blocking socket registered with the current thread's hub.
 ///
@@ -27,38 +28,26 @@ impl<S: AsRawFd> fmt::Debug for Evented<S> {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Dir {
-    Read,
-    Write,
-}
-
 fn deadline(t: Option<Duration>) -> Option<Instant> {
     t.and_then(|t| Instant::now().checked_add(t))
 }
 
-impl<S: AsRawFd> Evented<S> {
+impl<S: AsRawFd + AsFd> Evented<S> {
     /// Registers `io`, which must already be in non-blocking mode.
     pub(crate) fn new(io: S) -> io::Result<Evented<S>> {
-        let reg = Registration::new(io.as_raw_fd())?;
+        let reg = Registration::new(io.as_fd())?;
         Ok(Evented { reg, io, read_timeout: Cell::new(None), write_timeout: Cell::new(None) })
     }
 
     /// Takes over a std socket: makes it non-blocking and registers it.
-    pub(crate) fn from_std(io: S) -> io::Result<Rc<Evented<S>>>
-    where
-        S: AsFd,
-    {
+    pub(crate) fn from_std(io: S) -> io::Result<Rc<Evented<S>>> {
         socket2::SockRef::from(&io).set_nonblocking(true)?;
         Ok(Rc::new(Evented::new(io)?))
     }
 
     /// Gives the socket back, deregistered and blocking again; fails while other
     /// handles (`try_clone`) share it.
-    pub(crate) fn into_std(this: Rc<Evented<S>>) -> io::Result<S>
-    where
-        S: AsFd,
-    {
+    pub(crate) fn into_std(this: Rc<Evented<S>>) -> io::Result<S> {
         let ev = Rc::try_unwrap(this)
             .map_err(|_| io::Error::other("into_std: other handles of this socket exist (try_clone)"))?;
         let io = ev.into_inner();
@@ -102,42 +91,17 @@ impl<S: AsRawFd> Evented<S> {
     }
 
     /// Runs a reading operation, parking on readability while it would block.
-    pub(crate) fn read_with<R>(&self, mut op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
-        self.read_until(deadline(self.read_timeout.get()), &mut op)
+    pub(crate) fn read_with<R>(&self, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
+        self.read_until(deadline(self.read_timeout.get()), op)
     }
 
     /// Like [`Evented::read_with`] with an explicit deadline.
     pub(crate) fn read_until<R>(
         &self,
         deadline: Option<Instant>,
-        op: impl FnMut(&S) -> io::Result<R>,
+        mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
-        self.retry(Dir::Read, deadline, op)
-    }
-
-    /// The loop: park while the registration says the fd is not ready, run `op`, and
-    /// record `WouldBlock` as "not ready" before parking again.
-    fn retry<R>(&self, dir: Dir, deadline: Option<Instant>, mut op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
-        loop {
-            let ready = match dir {
-                Dir::Read => self.reg.is_readable(),
-                Dir::Write => self.reg.is_writable(),
-            };
-            if !ready {
-                match dir {
-                    Dir::Read => self.reg.wait_readable(deadline)?,
-                    Dir::Write => self.reg.wait_writable(deadline)?,
-                }
-            }
-            match op(&self.io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match dir {
-                    Dir::Read => self.reg.clear_readable(),
-                    Dir::Write => self.reg.clear_writable(),
-                },
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                r => return r,
-            }
-        }
+        self.reg.retry(Interest::READABLE, deadline, || op(&self.io))
     }
 
     /// A stream read into a buffer of `len` bytes: like [`Evented::read_with`], and a short
@@ -152,13 +116,8 @@ impl<S: AsRawFd> Evented<S> {
     }
 
     /// Runs a writing operation, parking on writability while it would block.
-    pub(crate) fn write_with<R>(&self, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
-        self.retry(Dir::Write, deadline(self.write_timeout.get()), op)
-    }
-
-    /// Parks until the socket's next readability event or `deadline`.
-    pub(crate) fn wait_readable(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.reg.wait_readable(deadline)
+    pub(crate) fn write_with<R>(&self, mut op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
+        self.reg.retry(Interest::WRITABLE, deadline(self.write_timeout.get()), || op(&self.io))
     }
 
     /// Parks until the socket is writable (a non-blocking connect finished) or `deadline`.

@@ -180,33 +180,28 @@ where
     H: Fn(TcpStream, SocketAddr) + Clone + 'static,
 {
     let mut backoff = BACKOFF_MIN;
+    let mut accepted = 0usize;
     loop {
-        let mut accepted = 0;
-        while accepted < ACCEPT_BATCH {
-            match listener.try_accept() {
-                Ok((stream, peer)) => {
-                    accepted += 1;
-                    backoff = BACKOFF_MIN;
-                    let h = handler.clone();
-                    pool.spawn(move || h(stream, peer));
+        // `accept` runs the one retry loop: it parks while nothing is pending.
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                backoff = BACKOFF_MIN;
+                let h = handler.clone();
+                pool.spawn(move || h(stream, peer));
+                accepted += 1;
+                if accepted % ACCEPT_BATCH == 0 {
+                    // A flood of connections must not starve the handlers.
+                    greenhub_runtime::yield_now();
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    listener.wait_acceptable()?;
-                    break;
-                }
-                Err(e) if is_resource_exhaustion(&e) => {
-                    // The connection stays in the backlog and no new edge will come:
-                    // pause, then try again.
-                    greenhub_runtime::sleep(backoff);
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                    break;
-                }
-                Err(e) if is_transient(&e) => {}
-                Err(e) => return Err(e),
             }
-        }
-        if accepted == ACCEPT_BATCH {
-            greenhub_runtime::yield_now();
+            Err(e) if is_resource_exhaustion(&e) => {
+                // The connection stays in the backlog and no new edge will come:
+                // pause, then try again.
+                greenhub_runtime::sleep(backoff);
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+            Err(e) if is_transient(&e) => {}
+            Err(e) => return Err(e),
         }
     }
 }

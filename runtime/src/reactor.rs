@@ -4,19 +4,37 @@
 //! The protocol is mio's: try the operation; on `WouldBlock`, wait for the fd's next
 //! readiness event, then try again. Every waiter of a direction is woken by an event
 //! (each retries; those that lose the race see `WouldBlock` and wait again), so no
-//! wake-up is ever lost when two greenlets wait on one fd.
+//! wake-up is ever lost when two greenlets wait on one fd. [`Registration::retry`] is
+//! that loop, written once: greenhub's sockets, the server's accept loop and the monkey
+//! hooks all run it.
+//!
+//! Invariants:
+//! - An entry's readiness bits only over-approximate: a bit is cleared only after the
+//!   operation returned `WouldBlock` (which proves the fd not ready in that direction,
+//!   hang-up and error included: an error state is consumed by the operation that
+//!   reports it), and set by every event. So a retry loop never waits while the fd is
+//!   ready, and never retries a `WouldBlock` without waiting for a new event first.
+//! - An entry found through the fd-number index (`by_fd`) is re-checked with the kernel
+//!   before it is trusted: registering the fd again succeeds exactly when epoll does not
+//!   know that fd for its current file (it was closed, possibly on another thread, and
+//!   the number reused), and then the stale entry is dropped without an epoll call that
+//!   could hit the new file. `EEXIST` proves the entry current.
+//! - An fd leaves epoll (`EPOLL_CTL_DEL` by number) only while its entry is current: the
+//!   last [`Registration`] drops before its owner closes the fd (`Evented`'s field
+//!   order), and `deregister` is called before the close.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
+use std::ops::BitOr;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Registry};
+use mio::{Events, Poll, Registry};
 
 use crate::hub::{self, Hub, TimerGuard};
 use crate::park::Token;
@@ -32,6 +50,54 @@ const READABLE: u8 = 1;
 const WRITABLE: u8 = 2;
 const READ_CLOSED: u8 = 4;
 const WRITE_CLOSED: u8 = 8;
+
+/// The readiness a wait is for: readable, writable, or either.
+///
+/// ```
+/// use greenhub_runtime::Interest;
+/// let both = Interest::READABLE | Interest::WRITABLE;
+/// assert!(both.is_readable() && both.is_writable());
+/// assert!(!Interest::READABLE.is_writable());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interest(u8);
+
+impl Interest {
+    /// Readable (or hung up, or in error).
+    pub const READABLE: Interest = Interest(READABLE);
+    /// Writable (or hung up, or in error; also: a non-blocking `connect` finished).
+    pub const WRITABLE: Interest = Interest(WRITABLE);
+
+    /// Whether reading is of interest.
+    ///
+    /// ```
+    /// assert!(greenhub_runtime::Interest::READABLE.is_readable());
+    /// ```
+    pub fn is_readable(self) -> bool {
+        self.0 & READABLE != 0
+    }
+
+    /// Whether writing is of interest.
+    ///
+    /// ```
+    /// assert!(greenhub_runtime::Interest::WRITABLE.is_writable());
+    /// ```
+    pub fn is_writable(self) -> bool {
+        self.0 & WRITABLE != 0
+    }
+
+    /// The readiness bits this interest covers: ready, and hung up or in error.
+    fn bits(self) -> u8 {
+        self.0 | (self.0 << 2)
+    }
+}
+
+impl BitOr for Interest {
+    type Output = Interest;
+    fn bitor(self, other: Interest) -> Interest {
+        Interest(self.0 | other.0)
+    }
+}
 
 struct Entry {
     fd: RawFd,
@@ -88,13 +154,12 @@ impl Reactor {
     }
 
     /// Finds or registers `fd`; `owned` adds a reference held by a [`Registration`].
-    fn lookup(&self, fd: RawFd, owned: bool) -> io::Result<(u32, u32)> {
+    ///
+    /// An entry already indexed under `fd` is checked with the kernel first (see the
+    /// module's invariants): if epoll accepts `fd` again, the entry was stale and is
+    /// replaced by the registration just made.
+    fn lookup(&self, hub: &Hub, fd: RawFd, owned: bool) -> io::Result<(u32, u32)> {
         let mut t = self.table.borrow_mut();
-        if let Some(&slot) = t.by_fd.get(&fd) {
-            let e = t.entries[slot as usize].as_mut().expect("indexed entries exist");
-            e.refs += usize::from(owned);
-            return Ok((slot, e.gen));
-        }
         let slot = match t.free.pop() {
             Some(s) => s,
             None => {
@@ -104,12 +169,29 @@ impl Reactor {
             }
         };
         let gen = t.gens[slot as usize].wrapping_add(1);
-        t.gens[slot as usize] = gen;
         let token = mio::Token(((gen as usize) << 32) | slot as usize);
-        if let Err(e) = self.registry.register(&mut SourceFd(&fd), token, Interest::READABLE | Interest::WRITABLE) {
-            t.free.push(slot);
-            return Err(e);
+        let known = t.by_fd.get(&fd).copied();
+        let both = mio::Interest::READABLE | mio::Interest::WRITABLE;
+        match self.registry.register(&mut SourceFd(&fd), token, both) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && known.is_some() => {
+                // Current: share the entry.
+                t.free.push(slot);
+                let old = known.expect("checked");
+                let e = t.entries[old as usize].as_mut().expect("indexed entries exist");
+                e.refs += usize::from(owned);
+                return Ok((old, e.gen));
+            }
+            Err(e) => {
+                t.free.push(slot);
+                return Err(e);
+            }
+            Ok(()) => {}
         }
+        t.gens[slot as usize] = gen;
+        let stale = known.and_then(|old| {
+            t.free.push(old);
+            t.entries[old as usize].take()
+        });
         t.entries[slot as usize] = Some(Entry {
             fd,
             gen,
@@ -119,6 +201,13 @@ impl Reactor {
             writers: Vec::new(),
         });
         t.by_fd.insert(fd, slot);
+        drop(t);
+        if let Some(e) = stale {
+            // Its fd was closed and the number reused: its waiters find it gone.
+            for token in e.readers.iter().chain(e.writers.iter()) {
+                token.unpark(hub, Wake::Io);
+            }
+        }
         Ok((slot, gen))
     }
 
@@ -158,10 +247,11 @@ impl Reactor {
         }
     }
 
+    /// The entry's readiness bits; 0 once it is gone (the wait then reports that).
     fn readiness(&self, slot: u32, gen: u32) -> u8 {
         match self.table.borrow().entries.get(slot as usize) {
             Some(Some(e)) if e.gen == gen => e.ready,
-            _ => READABLE | WRITABLE, // gone: let the operation report the error
+            _ => 0,
         }
     }
 
@@ -173,13 +263,13 @@ impl Reactor {
         }
     }
 
-    /// Parks the current task until `slot`'s next event in direction `write`.
-    fn wait(&self, hub: &Hub, slot: u32, gen: u32, write: bool, deadline: Option<Instant>) -> io::Result<()> {
+    /// Parks the current task until `slot`'s next event for `interest`.
+    fn wait(&self, hub: &Hub, slot: u32, gen: u32, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
         let fd = {
             let t = self.table.borrow();
             match t.entries.get(slot as usize) {
                 Some(Some(e)) if e.gen == gen => e.fd,
-                _ => return Err(io::Error::new(io::ErrorKind::NotConnected, "fd is no longer registered")),
+                _ => return Err(gone()),
             }
         };
         if let Some(d) = deadline {
@@ -192,16 +282,43 @@ impl Reactor {
         {
             let mut t = self.table.borrow_mut();
             let e = t.entries[slot as usize].as_mut().expect("checked above");
-            if write { &mut e.writers } else { &mut e.readers }.push(token.clone());
+            if interest.is_readable() {
+                e.readers.push(token.clone());
+            }
+            if interest.is_writable() {
+                e.writers.push(token.clone());
+            }
         }
         hub.io_waiters.set(hub.io_waiters.get() + 1);
-        let waiting = IoWait { reactor: self, hub, slot, gen, write, task };
+        let waiting = IoWait { reactor: self, hub, slot, gen, task };
         let _timer = TimerGuard::wake_at(hub, deadline, &token);
         drop(token);
-        hub.park(Wait::Io { fd, write, deadline });
+        hub.park(Wait::Io { fd, interest, deadline });
         match waiting.task.woken.get() {
             Wake::Timer => Err(io::ErrorKind::TimedOut.into()),
             _ => Ok(()),
+        }
+    }
+
+    /// The retry loop (see [`Registration::retry`]) on entry `slot`.
+    fn retry<R>(
+        &self,
+        hub: &Hub,
+        slot: u32,
+        gen: u32,
+        interest: Interest,
+        deadline: Option<Instant>,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        loop {
+            if self.readiness(slot, gen) & interest.bits() == 0 {
+                self.wait(hub, slot, gen, interest, deadline)?;
+            }
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(slot, gen, interest.bits()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
         }
     }
 
@@ -262,13 +379,16 @@ impl Reactor {
     }
 }
 
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the fd is no longer registered with this hub (closed elsewhere?)")
+}
+
 /// Withdraws an fd waiter (when its wait ends, is killed or times out).
 struct IoWait<'a> {
     reactor: &'a Reactor,
     hub: &'a Hub,
     slot: u32,
     gen: u32,
-    write: bool,
     task: Rc<Task>,
 }
 
@@ -277,8 +397,8 @@ impl Drop for IoWait<'_> {
         let mut t = self.reactor.table.borrow_mut();
         if let Some(Some(e)) = t.entries.get_mut(self.slot as usize) {
             if e.gen == self.gen {
-                let list = if self.write { &mut e.writers } else { &mut e.readers };
-                list.retain(|tok| !Rc::ptr_eq(&tok.task, &self.task));
+                e.readers.retain(|tok| !Rc::ptr_eq(&tok.task, &self.task));
+                e.writers.retain(|tok| !Rc::ptr_eq(&tok.task, &self.task));
             }
         }
         drop(t);
@@ -286,11 +406,54 @@ impl Drop for IoWait<'_> {
     }
 }
 
-fn wait_fd(fd: RawFd, write: bool, deadline: Option<Instant>) -> io::Result<()> {
+/// Parks the calling greenlet (or the thread, as greenlet zero) until `fd` becomes
+/// ready for `interest` (either direction, for both), or until `deadline` (then `Err`
+/// of kind [`io::ErrorKind::TimedOut`]). See [`wait_readable`].
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use greenhub_runtime::{wait_fd, Interest};
+/// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// a.set_nonblocking(true).unwrap();
+/// // Not readable, but writable: a wait for either returns.
+/// wait_fd(a.as_raw_fd(), Interest::READABLE | Interest::WRITABLE, None).unwrap();
+/// greenhub_runtime::deregister(a.as_raw_fd());
+/// ```
+pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
     hub::with(|hub| {
         let reactor = hub.reactor()?;
-        let (slot, gen) = reactor.lookup(fd, false)?;
-        reactor.wait(hub, slot, gen, write, deadline)
+        let (slot, gen) = reactor.lookup(hub, fd, false)?;
+        reactor.wait(hub, slot, gen, interest, deadline)
+    })
+}
+
+/// [`Registration::retry`] for a raw fd, registered on first use as [`wait_readable`]
+/// does: runs `op` until it returns anything but `WouldBlock`, waiting for readiness
+/// for `interest` in between (at most until `deadline`).
+///
+/// ```
+/// use std::io::Read;
+/// use std::os::fd::AsRawFd;
+/// let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// a.set_nonblocking(true).unwrap();
+/// let w = greenhub_runtime::spawn(move || std::io::Write::write_all(&mut &b, b"x").map(|_| b));
+/// let fd = a.as_raw_fd();
+/// let mut buf = [0u8; 1];
+/// let n = greenhub_runtime::retry_fd(fd, greenhub_runtime::Interest::READABLE, None, || a.read(&mut buf)).unwrap();
+/// assert_eq!(&buf[..n], b"x");
+/// greenhub_runtime::deregister(fd);
+/// drop(w.get());
+/// ```
+pub fn retry_fd<R>(
+    fd: RawFd,
+    interest: Interest,
+    deadline: Option<Instant>,
+    op: impl FnMut() -> io::Result<R>,
+) -> io::Result<R> {
+    hub::with(|hub| {
+        let reactor = hub.reactor()?;
+        let (slot, gen) = reactor.lookup(hub, fd, false)?;
+        reactor.retry(hub, slot, gen, interest, deadline, op)
     })
 }
 
@@ -323,7 +486,7 @@ fn wait_fd(fd: RawFd, write: bool, deadline: Option<Instant>) -> io::Result<()> 
 /// drop(writer.get());
 /// ```
 pub fn wait_readable(fd: RawFd, deadline: Option<Instant>) -> io::Result<()> {
-    wait_fd(fd, false, deadline)
+    wait_fd(fd, Interest::READABLE, deadline)
 }
 
 /// Like [`wait_readable`], for writability (also: a non-blocking `connect` finished).
@@ -337,11 +500,14 @@ pub fn wait_readable(fd: RawFd, deadline: Option<Instant>) -> io::Result<()> {
 /// greenhub_runtime::deregister(a.as_raw_fd());
 /// ```
 pub fn wait_writable(fd: RawFd, deadline: Option<Instant>) -> io::Result<()> {
-    wait_fd(fd, true, deadline)
+    wait_fd(fd, Interest::WRITABLE, deadline)
 }
 
-/// Removes `fd` from this thread's hub (before closing it). Greenlets waiting on it
-/// wake up; a later wait on the same fd number registers it afresh.
+/// Removes the registration that [`wait_readable`], [`wait_writable`], [`wait_fd`] or
+/// [`retry_fd`] made for `fd` from this thread's hub (call it before closing the fd).
+/// Greenlets waiting on it wake up; a later wait on the same fd number registers it
+/// afresh. A registration held by a [`Registration`] (greenhub's own sockets) is not
+/// touched: it leaves when its last `Registration` drops.
 ///
 /// ```
 /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
@@ -353,9 +519,14 @@ pub fn deregister(fd: RawFd) {
     }
     hub::with(|hub| {
         if let Some(r) = hub.reactor_if_any() {
-            let found = r.table.borrow().by_fd.get(&fd).copied();
-            if let Some(slot) = found {
-                let gen = r.table.borrow().entries[slot as usize].as_ref().map_or(0, |e| e.gen);
+            let found = {
+                let t = r.table.borrow();
+                t.by_fd.get(&fd).and_then(|&slot| {
+                    let e = t.entries[slot as usize].as_ref()?;
+                    (e.refs == 0).then_some((slot, e.gen))
+                })
+            };
+            if let Some((slot, gen)) = found {
                 r.remove(hub, slot, gen);
             }
         }
@@ -364,15 +535,20 @@ pub fn deregister(fd: RawFd) {
 
 /// An fd registered with the current thread's hub for as long as this value lives.
 ///
+/// The fd contract is the caller's, as with a `BorrowedFd`: the fd must stay open
+/// while the registration lives (drop the registration before closing the fd, as
+/// greenhub's sockets do by field order). Registering takes the fd as a `BorrowedFd`,
+/// so it is open at that moment.
+///
 /// This is what greenhub's own sockets hold: waiting through it skips the fd lookup of
 /// [`wait_readable`]. Registrations of one fd share one entry; the fd leaves the hub
 /// when the last one drops. `!Send`: it belongs to its thread's hub.
 ///
 /// ```
-/// use std::os::fd::AsRawFd;
+/// use std::os::fd::{AsFd, AsRawFd};
 /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
 /// a.set_nonblocking(true).unwrap();
-/// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+/// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
 /// reg.wait_writable(None).unwrap();
 /// ```
 pub struct Registration {
@@ -392,26 +568,73 @@ impl Registration {
     /// Registers `fd` (non-blocking) with this thread's hub.
     ///
     /// ```
-    /// # use std::os::fd::AsRawFd;
+    /// # use std::os::fd::{AsFd, AsRawFd};
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
     /// assert_eq!(reg.fd(), a.as_raw_fd());
     /// ```
-    pub fn new(fd: RawFd) -> io::Result<Registration> {
+    pub fn new(fd: BorrowedFd<'_>) -> io::Result<Registration> {
+        let fd = fd.as_raw_fd();
         hub::with(|hub| {
-            let (slot, gen) = hub.reactor()?.lookup(fd, true)?;
+            let (slot, gen) = hub.reactor()?.lookup(hub, fd, true)?;
             Ok(Registration { fd, slot, gen, _not_send: std::marker::PhantomData })
         })
+    }
+
+    /// The loop every cooperative operation runs: unless the fd may be ready for
+    /// `interest`, park until it may be (at most until `deadline`: then `Err` of kind
+    /// `TimedOut`); run `op`; on `WouldBlock` record the fd as not ready and go round
+    /// again, on `Interrupted` retry, else return what `op` returned.
+    ///
+    /// A hang-up or error state counts as ready until `op` returns `WouldBlock` (the
+    /// operation that reported the error consumed it), so a socket in an error state
+    /// never makes this spin. If the fd was closed behind the registration's back
+    /// (and its number reused), this returns an error instead of waiting forever.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::os::fd::AsFd;
+    /// use greenhub_runtime::{Interest, Registration};
+    /// let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// a.set_nonblocking(true).unwrap();
+    /// let reg = Registration::new(a.as_fd()).unwrap();
+    /// let w = greenhub_runtime::spawn(move || std::io::Write::write_all(&mut &b, b"ok").map(|_| b));
+    /// let mut buf = [0u8; 2];
+    /// let n = reg.retry(Interest::READABLE, None, || a.read(&mut buf)).unwrap();
+    /// assert_eq!(&buf[..n], b"ok");
+    /// drop(w.get());
+    /// ```
+    pub fn retry<R>(
+        &self,
+        interest: Interest,
+        deadline: Option<Instant>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        hub::with(|hub| hub.reactor()?.retry(hub, self.slot, self.gen, interest, deadline, op))
+    }
+
+    /// Parks until the fd may be ready for `interest` (see [`wait_fd`]).
+    ///
+    /// ```
+    /// # use std::os::fd::AsFd;
+    /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// # a.set_nonblocking(true).unwrap();
+    /// use greenhub_runtime::Interest;
+    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
+    /// reg.wait(Interest::READABLE | Interest::WRITABLE, None).unwrap(); // writable
+    /// ```
+    pub fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+        hub::with(|hub| hub.reactor()?.wait(hub, self.slot, self.gen, interest, deadline))
     }
 
     /// The registered fd.
     ///
     /// ```
-    /// # use std::os::fd::AsRawFd;
+    /// # use std::os::fd::{AsFd, AsRawFd};
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
     /// assert_eq!(reg.fd(), a.as_raw_fd());
     /// ```
     pub fn fd(&self) -> RawFd {
@@ -421,15 +644,15 @@ impl Registration {
     /// See [`wait_readable`].
     ///
     /// ```
-    /// # use std::os::fd::AsRawFd;
+    /// # use std::os::fd::{AsFd, AsRawFd};
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
     /// let e = reg.wait_readable(Some(std::time::Instant::now() + std::time::Duration::from_millis(5))).unwrap_err();
     /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut); // nothing to read
     /// ```
     pub fn wait_readable(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.wait(false, deadline)
+        self.wait(Interest::READABLE, deadline)
     }
 
     /// Whether a readable event may be pending: `false` only after
@@ -438,10 +661,10 @@ impl Registration {
     /// `WouldBlock`.
     ///
     /// ```
-    /// use std::os::fd::AsRawFd;
+    /// use std::os::fd::{AsFd, AsRawFd};
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
     /// assert!(reg.is_readable()); // unknown at first: try the operation
     /// reg.clear_readable(); // it returned WouldBlock (or a short read drained the fd)
     /// assert!(!reg.is_readable());
@@ -453,24 +676,25 @@ impl Registration {
     /// Whether a writable event may be pending (see [`Registration::is_readable`]).
     ///
     /// ```
-    /// # use std::os::fd::AsRawFd;
+    /// # use std::os::fd::{AsFd, AsRawFd};
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
     /// assert!(reg.is_writable());
     /// ```
     pub fn is_writable(&self) -> bool {
         self.readiness() & (WRITABLE | WRITE_CLOSED) != 0
     }
 
-    /// Records that the fd was found drained (a read returned `WouldBlock`, or a stream
-    /// read returned less than asked). A hang-up or error already seen stays recorded.
+    /// Records that the fd was found drained (a stream read returned less than asked).
+    /// A hang-up or error already seen stays recorded (the next read reports it); only
+    /// a `WouldBlock` inside [`Registration::retry`] clears those too.
     ///
     /// ```
-    /// # use std::os::fd::AsRawFd;
+    /// # use std::os::fd::{AsFd, AsRawFd};
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
     /// reg.clear_readable();
     /// assert!(!reg.is_readable());
     /// ```
@@ -481,10 +705,10 @@ impl Registration {
     /// Records that the fd was found full (a write returned `WouldBlock` or was short).
     ///
     /// ```
-    /// # use std::os::fd::AsRawFd;
+    /// # use std::os::fd::{AsFd, AsRawFd};
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
     /// reg.clear_writable();
     /// assert!(!reg.is_writable());
     /// ```
@@ -507,21 +731,14 @@ impl Registration {
     /// See [`wait_writable`].
     ///
     /// ```
-    /// # use std::os::fd::AsRawFd;
+    /// # use std::os::fd::{AsFd, AsRawFd};
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_raw_fd()).unwrap();
+    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
     /// reg.wait_writable(None).unwrap(); // the first edge arrives at registration
     /// ```
     pub fn wait_writable(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.wait(true, deadline)
-    }
-
-    fn wait(&self, write: bool, deadline: Option<Instant>) -> io::Result<()> {
-        hub::with(|hub| {
-            let reactor = hub.reactor()?;
-            reactor.wait(hub, self.slot, self.gen, write, deadline)
-        })
+        self.wait(Interest::WRITABLE, deadline)
     }
 }
 

@@ -32,7 +32,7 @@ pub(crate) enum Wait {
     Sleep(Option<Instant>),
     Start(Instant),
     Join(u64, Option<Instant>),
-    Io { fd: RawFd, write: bool, deadline: Option<Instant> },
+    Io { fd: RawFd, interest: crate::Interest, deadline: Option<Instant> },
     Blocking,
     Run,
     Sync(&'static str, Option<Instant>),
@@ -53,8 +53,13 @@ impl Wait {
             Wait::Sleep(Some(d)) => format!("sleep ({} ms left)", d.saturating_duration_since(now).as_millis()),
             Wait::Start(d) => format!("delayed start ({} ms left)", d.saturating_duration_since(now).as_millis()),
             Wait::Join(id, d) => format!("join of greenlet-{id}{}", left(d, now)),
-            Wait::Io { fd, write, deadline } => {
-                format!("fd {fd} {}{}", if *write { "writable" } else { "readable" }, left(deadline, now))
+            Wait::Io { fd, interest, deadline } => {
+                let what = match (interest.is_readable(), interest.is_writable()) {
+                    (true, true) => "readable or writable",
+                    (false, true) => "writable",
+                    _ => "readable",
+                };
+                format!("fd {fd} {what}{}", left(deadline, now))
             }
             Wait::Blocking => "a threadpool job".into(),
             Wait::Run => "run() (all greenlets to finish)".into(),

@@ -1,20 +1,26 @@
 //! The interposed libc functions (unsafe leaf). Every hook starts with the cheap test
 //! "patched, and an fd of ours / inside a greenlet?" and otherwise makes the raw
 //! syscall, so before `patch_all` (and before `main`) it behaves exactly like libc.
+//!
+//! Nothing unwinds out of a hook (that would abort the process): every wait on the hub
+//! runs inside `ffi::no_unwind`. A kill or `with_timeout` expiry that arrives meanwhile
+//! ends the wait, and the hook fails with `ECANCELED` (killed) or `ETIMEDOUT` (timed
+//! out) — sleeps return early instead, since callers retry an interrupted sleep. While
+//! the cancellation is pending every later hook call of that greenlet fails the same
+//! way at once; it is thrown at the greenlet's next wait in Rust code, or decides its
+//! outcome when it ends (see `greenhub_runtime::ffi`).
 
-use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
+use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void, CStr, CString};
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use greenhub_runtime::ffi::{interrupted, no_unwind};
+use greenhub_runtime::Interest;
 
 use libc::{msghdr, nfds_t, pollfd, size_t, sockaddr, socklen_t, ssize_t, timespec};
 
 use super::{flags, managed_blocking, patched, set_flags, slot, MANAGED, RCV_TIMEO_MS, SND_TIMEO_MS, USER_NONBLOCK};
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Dir {
-    Read,
-    Write,
-}
 
 fn errno() -> c_int {
     // SAFETY: __errno_location returns this thread's errno slot.
@@ -26,18 +32,46 @@ fn set_errno(e: c_int) {
     unsafe { *libc::__errno_location() = e };
 }
 
-fn timeout_of(fd: c_int, dir: Dir) -> Option<Duration> {
+/// Fails the hook with `errno`.
+fn fail(e: c_int) -> ssize_t {
+    set_errno(e);
+    -1
+}
+
+/// A syscall's result as an `io::Result`.
+fn cvt(r: ssize_t) -> io::Result<ssize_t> {
+    if r >= 0 {
+        Ok(r)
+    } else {
+        Err(io::Error::from_raw_os_error(errno()))
+    }
+}
+
+/// The deadline `SO_RCVTIMEO` (reading) or `SO_SNDTIMEO` (writing) sets from now.
+fn deadline_of(fd: c_int, interest: Interest) -> Option<Instant> {
     let i = slot(fd)?;
-    let ms = match dir {
-        Dir::Read => RCV_TIMEO_MS[i].load(Ordering::Relaxed),
-        Dir::Write => SND_TIMEO_MS[i].load(Ordering::Relaxed),
+    let ms = if interest.is_readable() {
+        RCV_TIMEO_MS[i].load(Ordering::Relaxed)
+    } else {
+        SND_TIMEO_MS[i].load(Ordering::Relaxed)
     };
-    (ms != 0).then(|| Duration::from_millis(ms.into()))
+    (ms != 0).then(|| Instant::now().checked_add(Duration::from_millis(ms.into()))).flatten()
+}
+
+fn poll_events(interest: Interest) -> libc::c_short {
+    let mut events = 0;
+    if interest.is_readable() {
+        events |= libc::POLLIN;
+    }
+    if interest.is_writable() {
+        events |= libc::POLLOUT;
+    }
+    events
 }
 
 /// Raw `poll(2)` on one fd, waiting at most until `deadline`; `false` on timeout.
-fn poll_wait(fd: c_int, dir: Dir, deadline: Option<Instant>) -> bool {
-    let events = if dir == Dir::Read { libc::POLLIN } else { libc::POLLOUT };
+fn poll_wait(fd: c_int, interest: Interest, deadline: Option<Instant>) -> bool {
+    let events = poll_events(interest);
     loop {
         let ms = match deadline {
             None => -1,
@@ -64,31 +98,65 @@ fn poll_wait(fd: c_int, dir: Dir, deadline: Option<Instant>) -> bool {
     }
 }
 
-/// Waits until `fd` may be ready for `dir`: through the hub in a greenlet, in `poll(2)`
-/// otherwise. `false` when the deadline passed.
-fn wait(fd: c_int, dir: Dir, deadline: Option<Instant>) -> bool {
+/// How a wait on the hub inside a hook ended.
+enum Waited {
+    /// The fd may be ready.
+    Ready,
+    /// The deadline passed.
+    TimedOut,
+    /// The greenlet was killed or timed out: the hook fails with this errno.
+    Interrupted(c_int),
+}
+
+/// Waits until `fd` may be ready for `interest`: through the hub in a greenlet, in
+/// `poll(2)` otherwise (or for an fd epoll refuses).
+fn wait(fd: c_int, interest: Interest, deadline: Option<Instant>) -> Waited {
     if greenhub_runtime::in_greenlet() {
-        let r = match dir {
-            Dir::Read => greenhub_runtime::wait_readable(fd, deadline),
-            Dir::Write => greenhub_runtime::wait_writable(fd, deadline),
-        };
-        match r {
-            Ok(()) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => false,
-            // Not pollable through epoll (or no poller): fall back to poll(2).
-            Err(_) => poll_wait(fd, dir, deadline),
+        match no_unwind(|| greenhub_runtime::wait_fd(fd, interest, deadline)) {
+            Err(i) => return Waited::Interrupted(i.errno()),
+            Ok(Ok(())) => return Waited::Ready,
+            Ok(Err(e)) if e.kind() == io::ErrorKind::TimedOut => return Waited::TimedOut,
+            Ok(Err(_)) => {} // not pollable through epoll (or no poller): poll(2)
         }
+    }
+    if poll_wait(fd, interest, deadline) {
+        Waited::Ready
     } else {
-        poll_wait(fd, dir, deadline)
+        Waited::TimedOut
     }
 }
 
-/// Runs `op` on a socket of ours as if it were blocking.
-fn blocking(fd: c_int, dir: Dir, mut op: impl FnMut() -> ssize_t) -> ssize_t {
+/// Runs `op` on a socket of ours as if it were blocking: the runtime's retry loop in a
+/// greenlet, a `poll(2)` loop elsewhere.
+fn blocking(fd: c_int, interest: Interest, mut op: impl FnMut() -> ssize_t) -> ssize_t {
     if !managed_blocking(fd) {
         return op();
     }
-    let deadline = timeout_of(fd, dir).and_then(|t| Instant::now().checked_add(t));
+    let deadline = deadline_of(fd, interest);
+    if greenhub_runtime::in_greenlet() {
+        if let Some(i) = interrupted() {
+            return fail(i.errno());
+        }
+        let mut tried = false;
+        let r = no_unwind(|| {
+            greenhub_runtime::retry_fd(fd, interest, deadline, || {
+                tried = true;
+                cvt(op())
+            })
+        });
+        match r {
+            Err(i) => return fail(i.errno()),
+            Ok(Ok(n)) => return n,
+            Ok(Err(e)) => match e.raw_os_error() {
+                Some(code) if tried => return fail(code),
+                // SO_RCVTIMEO/SO_SNDTIMEO expiry: EAGAIN, as Linux reports it.
+                None if e.kind() == io::ErrorKind::TimedOut => return fail(libc::EAGAIN),
+                // The fd was closed behind our back (its number reused).
+                None => return fail(libc::EBADF),
+                Some(_) => {} // epoll refused the fd: the poll(2) loop below
+            },
+        }
+    }
     loop {
         let r = op();
         if r >= 0 {
@@ -98,9 +166,8 @@ fn blocking(fd: c_int, dir: Dir, mut op: impl FnMut() -> ssize_t) -> ssize_t {
         if e != libc::EAGAIN && e != libc::EWOULDBLOCK {
             return r;
         }
-        if !wait(fd, dir, deadline) {
-            set_errno(libc::EAGAIN); // SO_RCVTIMEO/SO_SNDTIMEO expiry, as Linux reports it
-            return -1;
+        if !poll_wait(fd, interest, deadline) {
+            return fail(libc::EAGAIN);
         }
     }
 }
@@ -152,10 +219,15 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     if r == 0 || !managed_blocking(fd) || errno() != libc::EINPROGRESS {
         return r;
     }
-    let deadline = timeout_of(fd, Dir::Write).and_then(|t| Instant::now().checked_add(t));
-    if !wait(fd, Dir::Write, deadline) {
-        set_errno(libc::EINPROGRESS);
-        return -1;
+    if greenhub_runtime::in_greenlet() {
+        if let Some(i) = interrupted() {
+            return fail(i.errno()) as c_int;
+        }
+    }
+    match wait(fd, Interest::WRITABLE, deadline_of(fd, Interest::WRITABLE)) {
+        Waited::Ready => {}
+        Waited::TimedOut => return fail(libc::EINPROGRESS) as c_int,
+        Waited::Interrupted(e) => return fail(e) as c_int,
     }
     let mut err: c_int = 0;
     let mut len = std::mem::size_of::<c_int>() as socklen_t;
@@ -189,7 +261,9 @@ pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut sockl
     if !patched() || flags(fd) & MANAGED == 0 {
         return sys!(libc::SYS_accept4, fd, addr, len, fl) as c_int;
     }
-    let new = blocking(fd, Dir::Read, || sys!(libc::SYS_accept4, fd, addr, len, fl | libc::SOCK_NONBLOCK) as ssize_t);
+    let new = blocking(fd, Interest::READABLE, || {
+        sys!(libc::SYS_accept4, fd, addr, len, fl | libc::SOCK_NONBLOCK) as ssize_t
+    });
     if new >= 0 {
         let user = if fl & libc::SOCK_NONBLOCK != 0 { USER_NONBLOCK } else { 0 };
         set_flags(new as c_int, MANAGED | user);
@@ -203,7 +277,7 @@ pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut sockl
 /// As libc's `read`.
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    blocking(fd, Dir::Read, || sys!(libc::SYS_read, fd, buf, n) as ssize_t)
+    blocking(fd, Interest::READABLE, || sys!(libc::SYS_read, fd, buf, n) as ssize_t)
 }
 
 /// Interposed `write(2)`.
@@ -212,7 +286,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
 /// As libc's `write`.
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
-    blocking(fd, Dir::Write, || sys!(libc::SYS_write, fd, buf, n) as ssize_t)
+    blocking(fd, Interest::WRITABLE, || sys!(libc::SYS_write, fd, buf, n) as ssize_t)
 }
 
 /// Interposed `readv(2)`.
@@ -221,7 +295,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
 /// As libc's `readv`.
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ssize_t {
-    blocking(fd, Dir::Read, || sys!(libc::SYS_readv, fd, iov, cnt) as ssize_t)
+    blocking(fd, Interest::READABLE, || sys!(libc::SYS_readv, fd, iov, cnt) as ssize_t)
 }
 
 /// Interposed `writev(2)`.
@@ -230,15 +304,15 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -
 /// As libc's `writev`.
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ssize_t {
-    blocking(fd, Dir::Write, || sys!(libc::SYS_writev, fd, iov, cnt) as ssize_t)
+    blocking(fd, Interest::WRITABLE, || sys!(libc::SYS_writev, fd, iov, cnt) as ssize_t)
 }
 
 /// A socket call with message flags: `MSG_DONTWAIT` asks for one non-blocking attempt.
-fn with_flags(fd: c_int, dir: Dir, fl: c_int, mut op: impl FnMut() -> ssize_t) -> ssize_t {
+fn with_flags(fd: c_int, interest: Interest, fl: c_int, mut op: impl FnMut() -> ssize_t) -> ssize_t {
     if fl & libc::MSG_DONTWAIT != 0 {
         op()
     } else {
-        blocking(fd, dir, op)
+        blocking(fd, interest, op)
     }
 }
 
@@ -248,7 +322,7 @@ fn with_flags(fd: c_int, dir: Dir, fl: c_int, mut op: impl FnMut() -> ssize_t) -
 /// As libc's `recv`.
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, fl: c_int) -> ssize_t {
-    with_flags(fd, Dir::Read, fl, || sys!(libc::SYS_recvfrom, fd, buf, n, fl, 0usize, 0usize) as ssize_t)
+    with_flags(fd, Interest::READABLE, fl, || sys!(libc::SYS_recvfrom, fd, buf, n, fl, 0usize, 0usize) as ssize_t)
 }
 
 /// Interposed `send(2)`.
@@ -257,7 +331,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, fl: c_int)
 /// As libc's `send`.
 #[no_mangle]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, fl: c_int) -> ssize_t {
-    with_flags(fd, Dir::Write, fl, || sys!(libc::SYS_sendto, fd, buf, n, fl, 0usize, 0usize) as ssize_t)
+    with_flags(fd, Interest::WRITABLE, fl, || sys!(libc::SYS_sendto, fd, buf, n, fl, 0usize, 0usize) as ssize_t)
 }
 
 /// Interposed `recvfrom(2)`.
@@ -273,7 +347,7 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> ssize_t {
-    with_flags(fd, Dir::Read, fl, || sys!(libc::SYS_recvfrom, fd, buf, n, fl, addr, len) as ssize_t)
+    with_flags(fd, Interest::READABLE, fl, || sys!(libc::SYS_recvfrom, fd, buf, n, fl, addr, len) as ssize_t)
 }
 
 /// Interposed `sendto(2)`.
@@ -289,7 +363,7 @@ pub unsafe extern "C" fn sendto(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> ssize_t {
-    with_flags(fd, Dir::Write, fl, || sys!(libc::SYS_sendto, fd, buf, n, fl, addr, len) as ssize_t)
+    with_flags(fd, Interest::WRITABLE, fl, || sys!(libc::SYS_sendto, fd, buf, n, fl, addr, len) as ssize_t)
 }
 
 /// Interposed `recvmsg(2)`.
@@ -298,7 +372,7 @@ pub unsafe extern "C" fn sendto(
 /// As libc's `recvmsg`.
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, fl: c_int) -> ssize_t {
-    with_flags(fd, Dir::Read, fl, || sys!(libc::SYS_recvmsg, fd, msg, fl) as ssize_t)
+    with_flags(fd, Interest::READABLE, fl, || sys!(libc::SYS_recvmsg, fd, msg, fl) as ssize_t)
 }
 
 /// Interposed `sendmsg(2)`.
@@ -307,7 +381,7 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, fl: c_int) -> ssiz
 /// As libc's `sendmsg`.
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, fl: c_int) -> ssize_t {
-    with_flags(fd, Dir::Write, fl, || sys!(libc::SYS_sendmsg, fd, msg, fl) as ssize_t)
+    with_flags(fd, Interest::WRITABLE, fl, || sys!(libc::SYS_sendmsg, fd, msg, fl) as ssize_t)
 }
 
 /// Interposed `poll(2)`: inside a greenlet it waits through the hub.
@@ -325,19 +399,30 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_
     if r != 0 {
         return r;
     }
+    if let Some(i) = interrupted() {
+        return fail(i.errno()) as c_int;
+    }
     let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
     if n == 1 {
         // SAFETY: n == 1: one valid pollfd.
         let p = unsafe { &*fds };
-        let dir = if p.events & libc::POLLOUT != 0 && p.events & libc::POLLIN == 0 { Dir::Write } else { Dir::Read };
-        wait(p.fd, dir, deadline);
+        let interest = match (p.events & libc::POLLIN != 0, p.events & libc::POLLOUT != 0) {
+            (true, true) => Interest::READABLE | Interest::WRITABLE,
+            (false, true) => Interest::WRITABLE,
+            _ => Interest::READABLE,
+        };
+        if let Waited::Interrupted(e) = wait(p.fd, interest, deadline) {
+            return fail(e) as c_int;
+        }
         // SAFETY: as above.
         return unsafe { sys_poll(fds, n, 0) };
     }
     // Several fds: look again with a growing pause, letting other greenlets run.
     let mut pause = Duration::from_millis(1);
     loop {
-        greenhub_runtime::sleep(pause);
+        if let Err(i) = no_unwind(|| greenhub_runtime::sleep(pause)) {
+            return fail(i.errno()) as c_int;
+        }
         // SAFETY: as above.
         let r = unsafe { sys_poll(fds, n, 0) };
         if r != 0 || deadline.is_some_and(|d| Instant::now() >= d) {
@@ -513,7 +598,8 @@ pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> 
     if cooperative() && !req.is_null() {
         // SAFETY: non-null request from the caller.
         if let Some(d) = duration(unsafe { &*req }) {
-            greenhub_runtime::sleep(d);
+            // Killed or timed out: return early (callers retry EINTR, so no error).
+            let _ = no_unwind(|| greenhub_runtime::sleep(d));
             if !rem.is_null() {
                 // SAFETY: the caller's remainder slot.
                 unsafe { *rem = timespec { tv_sec: 0, tv_nsec: 0 } };
@@ -545,7 +631,7 @@ pub unsafe extern "C" fn clock_nanosleep(
                 }
                 d = d.saturating_sub(duration(&now).unwrap_or_default());
             }
-            greenhub_runtime::sleep(d);
+            let _ = no_unwind(|| greenhub_runtime::sleep(d));
             return 0;
         }
     }
@@ -601,13 +687,37 @@ fn real_getaddrinfo() -> Option<GetAddrInfo> {
     (f != 0).then(|| unsafe { std::mem::transmute::<usize, GetAddrInfo>(f) })
 }
 
-/// The caller's pointers, carried to a pool thread while the caller is parked.
-struct Args(*const c_char, *const c_char, *const libc::addrinfo, *mut *mut libc::addrinfo);
-// SAFETY: the calling greenlet stays parked (its stack and arguments alive and untouched)
-// until the pool thread has finished with them.
-unsafe impl Send for Args {}
+/// A result list of `getaddrinfo`, freed when dropped unless handed to the caller: if
+/// the calling greenlet is killed or timed out first, the pool thread drops it.
+struct AddrList(*mut libc::addrinfo);
+
+// SAFETY: the list is plain heap memory allocated by getaddrinfo for whoever holds the
+// pointer; nothing ties it to the thread that allocated it, and this value is its only
+// owner (it is freed at most once, by `Drop`, or given away by `into_raw`).
+unsafe impl Send for AddrList {}
+
+impl AddrList {
+    fn into_raw(self) -> *mut libc::addrinfo {
+        let p = self.0;
+        std::mem::forget(self);
+        p
+    }
+}
+
+impl Drop for AddrList {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: a list returned by getaddrinfo and owned by this value.
+            unsafe { libc::freeaddrinfo(self.0) };
+        }
+    }
+}
 
 /// Interposed `getaddrinfo(3)`: inside a greenlet it runs on the threadpool.
+///
+/// The pool thread gets owned copies of the arguments (never pointers into the
+/// caller's stack or buffers, which a killed caller stops guaranteeing), and the result
+/// is written to `*res` on the caller's thread.
 ///
 /// # Safety
 /// As libc's `getaddrinfo`.
@@ -623,10 +733,50 @@ pub unsafe extern "C" fn getaddrinfo(
         // SAFETY: the caller's arguments.
         return unsafe { real(node, service, hints, res) };
     }
-    let args = Args(node, service, hints, res);
-    greenhub_runtime::threadpool::spawn_blocking(move || {
-        let a = args;
-        // SAFETY: see `Args`.
-        unsafe { real(a.0, a.1, a.2, a.3) }
-    })
+    if let Some(i) = interrupted() {
+        set_errno(i.errno());
+        return libc::EAI_SYSTEM;
+    }
+    // SAFETY: node and service are NUL-terminated strings or null, as getaddrinfo
+    // requires of its caller.
+    let copy = |p: *const c_char| (!p.is_null()).then(|| CString::from(unsafe { CStr::from_ptr(p) }));
+    let (node, service) = (copy(node), copy(service));
+    // SAFETY: hints is null or points to an addrinfo; only these four fields may be set
+    // in hints (POSIX), the rest must be zero or null.
+    let hints = (!hints.is_null())
+        .then(|| unsafe { ((*hints).ai_flags, (*hints).ai_family, (*hints).ai_socktype, (*hints).ai_protocol) });
+    let job = move || {
+        // SAFETY: an all-zero addrinfo is a valid "no hints" value.
+        let mut h: libc::addrinfo = unsafe { std::mem::zeroed() };
+        if let Some((flags, family, socktype, protocol)) = hints {
+            (h.ai_flags, h.ai_family, h.ai_socktype, h.ai_protocol) = (flags, family, socktype, protocol);
+        }
+        let mut out: *mut libc::addrinfo = std::ptr::null_mut();
+        let opt = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+        let hp = if hints.is_some() { &h as *const libc::addrinfo } else { std::ptr::null() };
+        // SAFETY: owned, NUL-terminated copies (or null) and a local hints struct, all
+        // alive for the call; `out` receives the list.
+        let code = unsafe { real(opt(&node), opt(&service), hp, &mut out) };
+        let err = errno();
+        (code, err, AddrList(out))
+    };
+    match no_unwind(|| greenhub_runtime::threadpool::try_spawn_blocking(job)) {
+        Ok(Ok((code, err, list))) => {
+            if code == 0 {
+                // SAFETY: the caller's result slot, on the caller's thread.
+                unsafe { *res = list.into_raw() };
+            } else if code == libc::EAI_SYSTEM {
+                set_errno(err);
+            }
+            code
+        }
+        Ok(Err(e)) => {
+            set_errno(e.raw_os_error().unwrap_or(libc::EAGAIN));
+            libc::EAI_SYSTEM
+        }
+        Err(i) => {
+            set_errno(i.errno());
+            libc::EAI_SYSTEM
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! thread (gevent's default `thread` resolver).
 //!
 //! `GREENHUB_RESOLVER` selects the resolver: `thread` (default) runs each lookup on
-//! `threadpool::spawn_blocking`, so other greenlets run meanwhile and lookups proceed in
+//! `threadpool::try_spawn_blocking`, so other greenlets run meanwhile and lookups proceed in
 //! parallel (the pool grows to 512 threads, so 200 slow lookups take about as long as
 //! one); `block` calls `getaddrinfo` on the hub thread itself, blocking every greenlet of
 //! the thread (gevent's `block` resolver: for debugging, or for programs with a single
@@ -12,7 +12,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs as _};
 use std::sync::OnceLock;
 
-use greenhub_runtime::threadpool::spawn_blocking;
+use greenhub_runtime::threadpool::try_spawn_blocking;
 
 /// Which resolver `GREENHUB_RESOLVER` selects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub(crate) fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
         }
     };
     match resolver() {
-        Resolver::Thread => spawn_blocking(lookup),
+        Resolver::Thread => try_spawn_blocking(lookup)?,
         Resolver::Block => lookup(),
     }
 }

@@ -407,11 +407,6 @@ impl TcpListener {
         Ok((TcpStream::wrap(std::net::TcpStream::from(fd))?, inet(&addr)?))
     }
 
-    /// Parks until a connection may be pending (after `try_accept` gave `WouldBlock`).
-    pub(crate) fn wait_acceptable(&self) -> io::Result<()> {
-        self.inner.wait_readable(None)
-    }
-
     /// An endless iterator of accepted connections.
     ///
     /// ```

@@ -49,12 +49,24 @@ impl UnixStream {
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// ```
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
-        // A Unix connect completes or fails at once (or EAGAIN when the backlog is
-        // full, which std reports as WouldBlock: retry after a short wait).
+        // A non-blocking Unix connect completes or fails at once, or gives EAGAIN while
+        // the listener's backlog is full. No readiness event announces room in someone
+        // else's backlog (the unconnected socket is writable all along), so EAGAIN is
+        // retried after a pause that doubles up to 50 ms: the thread never blocks.
+        let addr = socket2::SockAddr::unix(path.as_ref())?;
+        let mut pause = Duration::from_millis(1);
         loop {
-            match std::os::unix::net::UnixStream::connect(path.as_ref()) {
-                Ok(s) => return UnixStream::wrap(s),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => greenhub_runtime::sleep(Duration::from_millis(1)),
+            let sock =
+                socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM.nonblocking().cloexec(), None)?;
+            match sock.connect(&addr) {
+                Ok(()) => {
+                    return UnixStream::wrap(std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(sock)))
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drop(sock);
+                    greenhub_runtime::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
                 Err(e) => return Err(e),
             }
         }
