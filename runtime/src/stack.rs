@@ -88,10 +88,21 @@ pub(crate) fn page_size() -> usize {
     p
 }
 
-/// Rounds a requested size to the usable size of its class (a page multiple).
-pub(crate) fn class_size(requested: usize) -> usize {
+/// Largest usable stack size accepted: 1 TiB (only touched pages cost memory, but the
+/// address space of a slab must exist).
+pub(crate) const MAX_STACK_SIZE: usize = 1 << 40;
+
+/// Rounds a requested size to the usable size of its class (a page multiple); sizes
+/// above [`MAX_STACK_SIZE`] are an `InvalidInput` error (never a wrapped size).
+pub(crate) fn class_size(requested: usize) -> io::Result<usize> {
+    if requested > MAX_STACK_SIZE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("greenlet stack size {requested} is larger than the maximum of {MAX_STACK_SIZE} bytes"),
+        ));
+    }
     let page = page_size();
-    requested.max(MIN_STACK_SIZE).div_ceil(page) * page
+    Ok(requested.max(MIN_STACK_SIZE).div_ceil(page) * page)
 }
 
 /// A greenlet stack. Dropping it returns it to the current thread's pool.
@@ -112,7 +123,7 @@ impl PooledStack {
     /// Takes a stack of at least `size` usable bytes from the pool, carving a new slab if
     /// the pool is empty.
     pub(crate) fn take(size: usize) -> io::Result<PooledStack> {
-        let size = class_size(size);
+        let size = class_size(size)?;
         let hit = POOL.try_with(|p| p.borrow_mut().pop(size)).ok().flatten();
         let top = match hit {
             Some(top) => top,
