@@ -25,6 +25,7 @@
 use std::io;
 
 use crate::hub;
+use crate::task::Task;
 
 /// A kill or timeout pending for the running greenlet, which could not be thrown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,19 +69,35 @@ pub fn interrupted() -> Option<Interrupt> {
     if !hub::has_hub() {
         return None;
     }
-    hub::with(|h| {
-        let c = h.current().cancel.get();
-        if c.kill {
-            Some(Interrupt::Killed)
-        } else {
-            c.timeout.map(|_| Interrupt::TimedOut)
-        }
-    })
+    hub::with(|h| of(&h.current()))
+}
+
+fn of(task: &Task) -> Option<Interrupt> {
+    let c = task.cancel.get();
+    if c.kill {
+        Some(Interrupt::Killed)
+    } else {
+        c.timeout.map(|_| Interrupt::TimedOut)
+    }
+}
+
+/// What ends a wait of `task` inside [`no_unwind`] early: its pending kill or timeout.
+/// (`None` outside `no_unwind`, where those are thrown instead.)
+pub(crate) fn pending(task: &Task) -> Option<Interrupt> {
+    if task.nothrow.get() == 0 {
+        return None;
+    }
+    of(task)
 }
 
 /// Runs `f`, in which no kill or timeout is thrown: waits of a greenlet that is killed
 /// or timed out meanwhile end early, and the pending cancellation is returned as `Err`
 /// (the value `f` returned is dropped then).
+///
+/// Inside, fd waits ([`crate::wait_fd`], [`crate::retry_fd`], sockets) report the
+/// interruption as an `io::Error` (`ECANCELED`, or `TimedOut`), `sleep` returns early,
+/// and [`crate::threadpool::try_spawn_blocking`] returns an error; waits that have no
+/// error to return (a `Semaphore::acquire`) must not be used there.
 ///
 /// ```
 /// let g = greenhub_runtime::spawn(|| {

@@ -294,6 +294,11 @@ impl Reactor {
         let _timer = TimerGuard::wake_at(hub, deadline, &token);
         drop(token);
         hub.park(Wait::Io { fd, interest, deadline });
+        // Inside `ffi::no_unwind`, a kill or expiry ends the wait (and refuses every
+        // later one) without unwinding: report it, so that a retry loop stops.
+        if let Some(i) = crate::ffi::pending(&waiting.task) {
+            return Err(i.into());
+        }
         match waiting.task.woken.get() {
             Wake::Timer => Err(io::ErrorKind::TimedOut.into()),
             _ => Ok(()),
