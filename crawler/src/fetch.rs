@@ -232,7 +232,7 @@ fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<RawResponse, Fetch
     s.write_all(req).and_then(|()| s.flush()).map_err(io_error)?;
     let mut buf = Vec::with_capacity(16 * 1024);
     let (status, location, length, chunked, head_len) = loop {
-        if read_more(s, &mut buf)? == 0 {
+        if buf.is_empty() && read_more(s, &mut buf)? == 0 {
             return Err(if buf.is_empty() {
                 FetchError::Malformed("empty response".into())
             } else {
@@ -261,12 +261,22 @@ fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<RawResponse, Fetch
                         chunked = value.to_ascii_lowercase().split(',').any(|t| t.trim() == "chunked");
                     }
                 }
+                if (100..200).contains(&status) && status != 101 {
+                    // An interim response (100 Continue, 103 Early Hints): the real
+                    // one follows on the same connection.
+                    buf.drain(..len);
+                    continue;
+                }
                 break (status, location, length, chunked, len);
             }
             Ok(httparse::Status::Partial) if buf.len() > MAX_HEADER_BYTES => {
                 return Err(FetchError::Malformed("header block too long".into()));
             }
-            Ok(httparse::Status::Partial) => {}
+            Ok(httparse::Status::Partial) => {
+                if read_more(s, &mut buf)? == 0 {
+                    return Err(FetchError::Malformed("connection closed inside the headers".into()));
+                }
+            }
             Err(e) => return Err(FetchError::Malformed(e.to_string())),
         }
     };
@@ -310,7 +320,14 @@ fn read_chunked<S: Read>(s: &mut S, mut raw: Vec<u8>) -> Result<Vec<u8>, FetchEr
     loop {
         let (consumed, size) = loop {
             match httparse::parse_chunk_size(&raw) {
-                Ok(httparse::Status::Complete((consumed, size))) => break (consumed, size as usize),
+                Ok(httparse::Status::Complete((consumed, size))) => {
+                    // Checked before any arithmetic: a size near u64::MAX must not wrap.
+                    let room = (MAX_BODY_BYTES - body.len()) as u64;
+                    if size > room {
+                        return Err(FetchError::Malformed(format!("chunk of {size} bytes is too large")));
+                    }
+                    break (consumed, size as usize);
+                }
                 Ok(httparse::Status::Partial) => {
                     if read_more(s, &mut raw)? == 0 {
                         return Err(FetchError::Truncated(format!(
@@ -324,9 +341,6 @@ fn read_chunked<S: Read>(s: &mut S, mut raw: Vec<u8>) -> Result<Vec<u8>, FetchEr
         };
         if size == 0 {
             return Ok(body); // trailers, if any, are ignored
-        }
-        if body.len() + size > MAX_BODY_BYTES {
-            return Err(FetchError::Malformed("body too large".into()));
         }
         while raw.len() < consumed + size + 2 {
             if read_more(s, &mut raw)? == 0 {

@@ -183,3 +183,41 @@ fn a_plain_http_server_nobody_here_wrote_to_test_eof_bodies() {
     assert_eq!(page.body, b"until the end");
     server.join();
 }
+
+/// Serves `response` once to the first client, after reading its request.
+fn one_shot(response: &'static [u8]) -> (String, greenhub_runtime::Greenlet<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = greenhub_runtime::spawn(move || {
+        let (mut s, _): (TcpStream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(response);
+    });
+    (format!("http://{addr}/"), server)
+}
+
+#[test]
+fn a_chunk_size_near_the_maximum_is_a_clear_error() {
+    for size in ["ffffffffffffffff", "fffffffffffffff0", "4000001"] {
+        let resp: &'static [u8] = Box::leak(
+            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nabc\r\n0\r\n\r\n").into_bytes().into(),
+        );
+        let (url, server) = one_shot(resp);
+        match Client::new().get(&url) {
+            Err(FetchError::Malformed(m)) => assert!(m.contains("too large"), "{size}: {m}"),
+            other => panic!("{size}: {other:?}"),
+        }
+        server.join();
+    }
+}
+
+#[test]
+fn an_interim_100_continue_is_skipped_for_the_final_response() {
+    let (url, server) = one_shot(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    let page = Client::new().get(&url).unwrap();
+    assert_eq!((page.status, page.body.as_slice()), (200, &b"hello"[..]));
+    server.join();
+}
