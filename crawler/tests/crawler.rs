@@ -201,7 +201,9 @@ fn one_shot(response: &'static [u8]) -> (String, greenhub_runtime::Greenlet<()>)
 fn a_chunk_size_near_the_maximum_is_a_clear_error() {
     for size in ["ffffffffffffffff", "fffffffffffffff0", "4000001"] {
         let resp: &'static [u8] = Box::leak(
-            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nabc\r\n0\r\n\r\n").into_bytes().into(),
+            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nabc\r\n0\r\n\r\n")
+                .into_bytes()
+                .into(),
         );
         let (url, server) = one_shot(resp);
         match Client::new().get(&url) {
