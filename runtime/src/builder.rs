@@ -196,7 +196,7 @@ where
         // A kill that could not be thrown (it came inside a monkey hook, or while the
         // greenlet unwound) decides the outcome: whatever the body did after it was a
         // consequence of the kill (an ECANCELED unwrapped, a cleanup that went on).
-        if task.cancel.get().kill {
+        if task.cancel.get().kill() {
             return Err(GreenletError::Killed);
         }
         outcome

@@ -74,10 +74,10 @@ pub fn interrupted() -> Option<Interrupt> {
 
 fn of(task: &Task) -> Option<Interrupt> {
     let c = task.cancel.get();
-    if c.kill {
+    if c.kill() {
         Some(Interrupt::Killed)
     } else {
-        c.timeout.map(|_| Interrupt::TimedOut)
+        c.timeout().map(|_| Interrupt::TimedOut)
     }
 }
 

@@ -84,23 +84,42 @@ pub(crate) enum Signal {
 /// the inner ones.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Cancel {
-    pub(crate) kill: bool,
-    pub(crate) timeout: Option<u64>,
+    kill: bool,
+    /// The outermost expired scope's id; 0 = none (scope ids start at 1). A plain
+    /// integer rather than an `Option` keeps the whole value two words, read on every
+    /// switch.
+    timeout: u64,
 }
 
 impl Cancel {
     /// Nothing pending.
-    pub(crate) const NONE: Cancel = Cancel { kill: false, timeout: None };
+    pub(crate) const NONE: Cancel = Cancel { kill: false, timeout: 0 };
 
+    #[inline]
     pub(crate) fn is_none(self) -> bool {
-        self == Cancel::NONE
+        !self.kill && self.timeout == 0
+    }
+
+    /// Whether a kill is pending.
+    #[inline]
+    pub(crate) fn kill(self) -> bool {
+        self.kill
+    }
+
+    /// The pending expiry's scope id, if any.
+    #[inline]
+    pub(crate) fn timeout(self) -> Option<u64> {
+        (self.timeout != 0).then_some(self.timeout)
     }
 
     /// `self` with `signal` added.
     pub(crate) fn with(self, signal: Signal) -> Cancel {
         match signal {
             Signal::Kill => Cancel { kill: true, ..self },
-            Signal::Timeout(id) => Cancel { timeout: Some(self.timeout.map_or(id, |t| t.min(id))), ..self },
+            Signal::Timeout(id) => {
+                debug_assert!(id != 0, "scope ids start at 1");
+                Cancel { timeout: self.timeout().map_or(id, |t| t.min(id)), ..self }
+            }
         }
     }
 
@@ -108,7 +127,7 @@ impl Cancel {
     pub(crate) fn without(self, signal: Signal) -> Cancel {
         match signal {
             Signal::Kill => Cancel { kill: false, ..self },
-            Signal::Timeout(id) if self.timeout == Some(id) => Cancel { timeout: None, ..self },
+            Signal::Timeout(id) if self.timeout == id => Cancel { timeout: 0, ..self },
             Signal::Timeout(_) => self,
         }
     }

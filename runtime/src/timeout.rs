@@ -41,7 +41,7 @@ where
     let r = panic::catch_unwind(AssertUnwindSafe(f));
     // Our expiry may also have come while `f` could not be unwound (inside a monkey
     // hook, which then returned ETIMEDOUT): it is still pending, and decides the result.
-    let expired = scope.task.cancel.get().timeout == Some(scope.id);
+    let expired = scope.task.cancel.get().timeout() == Some(scope.id);
     match r {
         Ok(_) if expired => Err(TimedOut),
         Ok(v) => Ok(v),

@@ -80,10 +80,10 @@ pub(crate) fn deliverable(hub: &Hub, task: &Task) -> Option<Signal> {
         return None;
     }
     let floor = floor(hub, task);
-    if cancel.kill && floor.is_none() {
+    if cancel.kill() && floor.is_none() {
         return Some(Signal::Kill);
     }
-    match cancel.timeout {
+    match cancel.timeout() {
         Some(id) if floor.is_none_or(|f| id >= f) => Some(Signal::Timeout(id)),
         _ => None,
     }
