@@ -597,6 +597,8 @@ impl Hub {
             );
             std::process::abort();
         }
+        // The loop is left by this panic: a panic hook that waits may run it afresh.
+        self.in_loop.set(false);
         let root = &self.root;
         let live = self.live.borrow();
         let alive = live.count();

@@ -137,6 +137,11 @@ fn blocking(fd: c_int, interest: Interest, mut op: impl FnMut() -> ssize_t) -> s
         if let Some(i) = interrupted() {
             return fail(i.errno());
         }
+        // The common case first: the operation does not block (no registration needed).
+        let r = op();
+        if r >= 0 || !matches!(errno(), libc::EAGAIN | libc::EWOULDBLOCK) {
+            return r;
+        }
         let mut tried = false;
         let r = no_unwind(|| {
             greenhub_runtime::retry_fd(fd, interest, deadline, || {
