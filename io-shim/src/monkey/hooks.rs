@@ -139,7 +139,7 @@ fn blocking(fd: c_int, interest: Interest, mut op: impl FnMut() -> ssize_t) -> s
         }
         // The common case first: the operation does not block (no registration needed).
         let r = op();
-        if r >= 0 || !matches!(errno(), libc::EAGAIN | libc::EWOULDBLOCK) {
+        if r >= 0 || errno() != libc::EAGAIN {
             return r;
         }
         let mut tried = false;
