@@ -162,6 +162,10 @@ pub(crate) struct Hub {
     panic_hook: Cell<Option<u64>>,
     /// Greenlets that became ready while another one ran the panic hook, in order.
     deferred: RefCell<VecDeque<Rc<Task>>>,
+    /// When the loop last fired timers and polled.
+    last_check: Cell<Instant>,
+    /// Times greenlet zero was popped off the run queue (see `run_loop`).
+    root_turns: Cell<u32>,
 }
 
 impl Hub {
@@ -187,6 +191,8 @@ impl Hub {
             unwinders: Cell::new(0),
             panic_hook: Cell::new(None),
             deferred: RefCell::new(VecDeque::new()),
+            last_check: Cell::new(Instant::now()),
+            root_turns: Cell::new(0),
         }
     }
 
@@ -437,9 +443,23 @@ impl Hub {
         let _exit = Exit(self);
         loop {
             if self.run_ready() {
+                // Greenlet zero's wait is over. A `yield_now`/`sleep(0)` loop on the
+                // thread's own stack comes back here at every turn: it gets the same
+                // switch-interval check as a pass over the run queue, so its timers and
+                // I/O are never starved (gevent's test__sleep0).
+                let turns = self.root_turns.get().wrapping_add(1);
+                self.root_turns.set(turns);
+                if turns % CHECK_EVERY == 0 && self.last_check.get().elapsed() >= SWITCH_INTERVAL {
+                    let now = Instant::now();
+                    self.last_check.set(now);
+                    self.fire_timers(now);
+                    self.drain_remote();
+                    self.poll(Some(Duration::ZERO));
+                }
                 return;
             }
             let now = Instant::now();
+            self.last_check.set(now);
             self.fire_timers(now);
             self.drain_remote();
             let timeout = if !self.run_queue.borrow().is_empty() {

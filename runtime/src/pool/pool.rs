@@ -14,10 +14,19 @@ use crate::queue::Queue;
 use crate::task::Task;
 use crate::task::Wait;
 
+/// One member: its key, its task once spawned, and whether a `kill` of the pool has
+/// already been sent to it (gevent's `Group.dying`: a member that survives a kill is not
+/// killed again by the pool).
+struct Slot {
+    key: u64,
+    task: Option<Rc<Task>>,
+    dying: bool,
+}
+
 struct Inner {
     size: Option<usize>,
     running: Cell<usize>,
-    members: RefCell<Vec<(u64, Option<Rc<Task>>)>>,
+    members: RefCell<Vec<Slot>>,
     next_key: Cell<u64>,
     slot_waiters: WaitQueue,
     join_waiters: WaitQueue,
@@ -56,7 +65,7 @@ impl Drop for Member {
         p.running.set(p.running.get() - 1);
         let empty = {
             let mut m = p.members.borrow_mut();
-            m.retain(|(k, _)| *k != self.key);
+            m.retain(|s| s.key != self.key);
             m.is_empty()
         };
         hub::try_with(|h| {
@@ -194,14 +203,14 @@ impl Pool {
         let key = p.next_key.get();
         p.next_key.set(key + 1);
         p.running.set(p.running.get() + 1);
-        p.members.borrow_mut().push((key, None));
+        p.members.borrow_mut().push(Slot { key, task: None, dying: false });
         let member = Member { pool: p.clone(), key };
         let g = spawn(move || {
             let _member = member;
             f()
         });
-        if let Some(entry) = p.members.borrow_mut().iter_mut().find(|(k, _)| *k == key) {
-            entry.1 = Some(g.task.clone());
+        if let Some(slot) = p.members.borrow_mut().iter_mut().find(|s| s.key == key) {
+            slot.task = Some(g.task.clone());
         }
         Ok(g)
     }
@@ -240,7 +249,9 @@ impl Pool {
         true
     }
 
-    /// Kills every greenlet of the pool (without waiting; `join` to wait).
+    /// Kills every greenlet of the pool (without waiting; `join` to wait). Each member is
+    /// sent one kill by the pool, ever: one that catches it and goes on is not killed
+    /// again by a later `kill` (gevent's `test_kill_fires_once`).
     ///
     /// ```
     /// let pool = greenhub_runtime::pool::Pool::new(2);
@@ -249,7 +260,17 @@ impl Pool {
     /// pool.join();
     /// ```
     pub fn kill(&self) {
-        let tasks: Vec<Rc<Task>> = self.inner.members.borrow().iter().filter_map(|(_, t)| t.clone()).collect();
+        let tasks: Vec<Rc<Task>> = self
+            .inner
+            .members
+            .borrow_mut()
+            .iter_mut()
+            .filter(|s| !s.dying && s.task.is_some())
+            .map(|s| {
+                s.dying = true;
+                s.task.clone().expect("filtered")
+            })
+            .collect();
         hub::with(|h| {
             // Called by a member: kill every other one first, the caller (which unwinds at
             // once) last.

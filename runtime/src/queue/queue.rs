@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::hub;
-use crate::park::{wait_in, WaitQueue};
+use crate::hub::{self, TimerGuard};
+use crate::park::{wait_in, Token, WaitQueue};
 use crate::task::Wait;
 
 /// A FIFO queue. `put` waits while the queue is full, `get` while it is empty; waiting
@@ -31,6 +31,17 @@ pub struct Queue<T> {
     cap: Option<usize>,
     getters: WaitQueue,
     putters: WaitQueue,
+    /// Rendezvous only: the items of putters waiting for a getter, in arrival order,
+    /// with the token that wakes each putter once its item is taken (so `try_get` can
+    /// take one, as gevent's `Channel.get_nowait` does).
+    offers: RefCell<VecDeque<Offer<T>>>,
+    next_offer: std::cell::Cell<u64>,
+}
+
+struct Offer<T> {
+    key: u64,
+    putter: Token,
+    item: T,
 }
 
 impl<T> fmt::Debug for Queue<T> {
@@ -58,6 +69,8 @@ impl<T> Queue<T> {
             cap: Some(n),
             getters: WaitQueue::new(),
             putters: WaitQueue::new(),
+            offers: RefCell::new(VecDeque::new()),
+            next_offer: std::cell::Cell::new(0),
         }
     }
 
@@ -69,7 +82,14 @@ impl<T> Queue<T> {
     /// assert_eq!(q.len(), 1000);
     /// ```
     pub fn unbounded() -> Queue<T> {
-        Queue { items: RefCell::new(VecDeque::new()), cap: None, getters: WaitQueue::new(), putters: WaitQueue::new() }
+        Queue {
+            items: RefCell::new(VecDeque::new()),
+            cap: None,
+            getters: WaitQueue::new(),
+            putters: WaitQueue::new(),
+            offers: RefCell::new(VecDeque::new()),
+            next_offer: std::cell::Cell::new(0),
+        }
     }
 
     /// Number of queued items.
@@ -174,8 +194,14 @@ impl<T> Queue<T> {
         let item = self.items.borrow_mut().pop_front();
         if item.is_some() {
             hub::with(|h| self.putters.wake_one(h));
+            return item;
         }
-        item
+        // Rendezvous: take the item of the first putter waiting for a getter.
+        let offer = self.offers.borrow_mut().pop_front();
+        offer.map(|o| {
+            hub::with(|h| o.putter.unpark(h, crate::task::Wake::Other));
+            o.item
+        })
     }
 
     /// Takes the first item, waiting at most `timeout`.
@@ -206,6 +232,9 @@ impl<T> Queue<T> {
     }
 
     pub(crate) fn put_until(&self, item: T, deadline: Option<Instant>) -> Result<(), T> {
+        if self.cap == Some(0) {
+            return self.offer_until(item, deadline);
+        }
         loop {
             if self.has_room() {
                 self.push(item);
@@ -236,8 +265,6 @@ impl<T> Queue<T> {
                 return Some(item);
             }
             let woken = hub::with(|h| {
-                // A rendezvous putter may be waiting for a getter: now there is one.
-                self.putters.wake_one(h);
                 wait_in(h, &self.getters, Wait::Sync("queue get (empty)", deadline), deadline, || {
                     // Woken for an item we will not take: hand it on.
                     if !self.is_empty() {
@@ -247,6 +274,54 @@ impl<T> Queue<T> {
             });
             if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.try_get();
+            }
+        }
+    }
+}
+
+impl<T> Queue<T> {
+    /// A rendezvous put: hand the item to a waiting getter, or offer it and wait until
+    /// a getter takes it (or `deadline`: then the item comes back).
+    fn offer_until(&self, item: T, deadline: Option<Instant>) -> Result<(), T> {
+        /// Withdraws the offer if it is still there when the put ends (killed, timed out).
+        struct Withdraw<'a, T> {
+            offers: &'a RefCell<VecDeque<Offer<T>>>,
+            key: u64,
+        }
+        impl<T> Withdraw<'_, T> {
+            fn take(&self) -> Option<T> {
+                let mut offers = self.offers.borrow_mut();
+                let i = offers.iter().position(|o| o.key == self.key)?;
+                offers.remove(i).map(|o| o.item)
+            }
+        }
+        impl<T> Drop for Withdraw<'_, T> {
+            fn drop(&mut self) {
+                drop(self.take());
+            }
+        }
+        let mut item = item;
+        loop {
+            if self.has_room() {
+                self.push(item);
+                return Ok(());
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(item);
+            }
+            let key = self.next_offer.get();
+            self.next_offer.set(key + 1);
+            let withdraw = Withdraw { offers: &self.offers, key };
+            hub::with(|h| {
+                let token = h.token();
+                self.offers.borrow_mut().push_back(Offer { key, putter: token.clone(), item });
+                let _timer = TimerGuard::wake_at(h, deadline, &token);
+                drop(token);
+                h.park(Wait::Sync("queue put (rendezvous)", deadline));
+            });
+            match withdraw.take() {
+                None => return Ok(()),     // a getter took it
+                Some(back) => item = back, // woken otherwise: the deadline, or a getter arrived
             }
         }
     }

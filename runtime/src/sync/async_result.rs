@@ -37,17 +37,26 @@ impl<T, E> fmt::Debug for AsyncResult<T, E> {
     }
 }
 
-impl<T: Clone, E: Clone + fmt::Debug> AsyncResult<T, E> {
-    /// An empty result.
+impl<T> AsyncResult<T> {
+    /// An empty result whose error type is the default, `String` (as `HashMap::new`
+    /// fixes its hasher, so `AsyncResult::new()` infers from the value type alone; use
+    /// `AsyncResult::<T, E>::default()` for another error type).
     ///
     /// ```
-    /// let r: greenhub_runtime::sync::AsyncResult<u8> = greenhub_runtime::sync::AsyncResult::new();
-    /// assert!(!r.ready());
+    /// use std::rc::Rc;
+    /// let r = Rc::new(greenhub_runtime::sync::AsyncResult::new());
+    /// let r2 = r.clone();
+    /// let g = greenhub_runtime::spawn(move || r2.set(5));
+    /// let v: i32 = r.get(); // inferred: AsyncResult<i32>
+    /// assert_eq!(v, 5);
+    /// # g.join();
     /// ```
     pub fn new() -> Self {
         Self::default()
     }
+}
 
+impl<T: Clone, E: Clone + fmt::Debug> AsyncResult<T, E> {
     /// Delivers a value and wakes every waiter (never switches). A later `set` or
     /// `set_error` replaces it, as in gevent.
     ///

@@ -23,6 +23,8 @@ use crate::task::Wait;
 pub struct Event {
     flag: Cell<bool>,
     waiters: WaitQueue,
+    /// Waiters that `set` woke and that have not returned from `wait` yet.
+    notifying: Cell<usize>,
 }
 
 impl fmt::Debug for Event {
@@ -51,7 +53,8 @@ impl Event {
     /// ```
     pub fn set(&self) {
         self.flag.set(true);
-        hub::with(|h| self.waiters.wake_all(h));
+        let woken = hub::with(|h| self.waiters.wake_all(h));
+        self.notifying.set(self.notifying.get() + woken);
     }
 
     /// Clears the flag.
@@ -100,10 +103,23 @@ impl Event {
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
         if self.flag.get() {
+            if self.notifying.get() > 0 {
+                // `set` woke waiters that have not run yet: they go first (gevent issue
+                // 1520), so this waiter lines up behind them.
+                crate::yield_now();
+            }
             return true;
         }
         // Woken through the queue means `set` ran while we waited, even if the flag
         // was cleared again before we got to run (gevent's semantics).
-        hub::with(|h| wait_in(h, &self.waiters, Wait::Sync("event", deadline), deadline, || {})) || self.flag.get()
+        let woken = hub::with(|h| {
+            wait_in(h, &self.waiters, Wait::Sync("event", deadline), deadline, || {
+                self.notifying.set(self.notifying.get().saturating_sub(1)); // woken, but unwinds
+            })
+        });
+        if woken {
+            self.notifying.set(self.notifying.get().saturating_sub(1));
+        }
+        woken || self.flag.get()
     }
 }

@@ -1,0 +1,161 @@
+//! Cases ported from gevent's and python-greenlet's own test suites (gevent 26.9,
+//! greenlet 3.x): each test names its upstream file and test. gevent is the oracle.
+
+use std::cell::{Cell, RefCell};
+use std::io::{Read, Write};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use greenhub::{
+    pool::Group, queue::Queue, sleep, spawn, sync::Event, with_timeout, yield_now, GreenletError, TimedOut,
+};
+
+mod common;
+
+// gevent/tests/test__sleep0.py: `with Timeout(..): while True: sleep(0)` on the main
+// greenlet must time out; a yield loop on the thread's own stack must not starve timers.
+#[test]
+fn a_sleep0_loop_on_the_threads_own_stack_lets_timers_and_io_run() {
+    std::thread::spawn(|| {
+        let done = Rc::new(Cell::new(false));
+        let d = done.clone();
+        let _g = spawn(move || {
+            sleep(Duration::from_millis(10));
+            d.set(true);
+        });
+        let t = Instant::now();
+        while !done.get() {
+            yield_now();
+            assert!(t.elapsed() < Duration::from_secs(5), "the timer never fired");
+        }
+        let r = with_timeout(Duration::from_millis(20), || loop {
+            sleep(Duration::ZERO)
+        });
+        assert_eq!(r, Err(TimedOut));
+        // I/O too: a reader greenlet is woken while the thread's own code yields.
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let a = greenhub::os::unix::net::UnixStream::from_std(a).unwrap();
+        let got = Rc::new(Cell::new(0u8));
+        let g2 = got.clone();
+        let _reader = spawn(move || {
+            let mut buf = [0u8; 1];
+            (&a).read_exact(&mut buf).unwrap();
+            g2.set(buf[0]);
+        });
+        yield_now(); // the reader parks on its socket
+        std::thread::spawn(move || b.write_all(b"r").unwrap()).join().unwrap();
+        let t = Instant::now();
+        while got.get() == 0 {
+            yield_now();
+            assert!(t.elapsed() < Duration::from_secs(5), "the reader was never woken");
+        }
+        assert_eq!(got.get(), b'r');
+    })
+    .join()
+    .unwrap();
+}
+
+// gevent/tests/test__event.py, TestEventBasics.test_wait_while_notifying (gevent issue
+// 1520): a wait on an event that is set, while the waiters `set` woke have not run yet,
+// runs after them.
+#[test]
+fn wait_on_a_set_event_does_not_overtake_the_waiters_set_woke() {
+    let event = Rc::new(Event::new());
+    let results = common::log();
+    let wait_then_append = |e: Rc<Event>, r: common::Log, arg: &'static str| {
+        move || {
+            e.wait();
+            common::push(&r, arg);
+        }
+    };
+    let _a = spawn(wait_then_append(event.clone(), results.clone(), "1"));
+    let _b = spawn(wait_then_append(event.clone(), results.clone(), "2"));
+    yield_now(); // both wait
+    event.set();
+    wait_then_append(event.clone(), results.clone(), "3")();
+    assert_eq!(common::joined(&results), "1 2 3");
+    // Once they have run, a wait on a set event returns at once.
+    let t = Instant::now();
+    event.wait();
+    assert!(t.elapsed() < Duration::from_secs(1));
+}
+
+/// gevent/tests/test__greenletset.py's `Undead`: catches every kill and goes on.
+fn undead(shot: Rc<Cell<u32>>) -> impl FnOnce() + 'static {
+    move || loop {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sleep(Duration::from_secs(1))));
+        match r {
+            Ok(()) => {}
+            Err(_) if shot.get() < 100 => shot.set(shot.get() + 1),
+            Err(_) => return,
+        }
+    }
+}
+
+// gevent/tests/test__greenletset.py, test_kill_fires_once: a group sends each member one
+// kill, ever; a member that survives it is not killed again by the group.
+#[test]
+fn group_kill_fires_once_per_member() {
+    let (s1, s2) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    let group = Group::new();
+    let p1 = group.spawn(undead(s1.clone()));
+    let p2 = group.spawn(undead(s2.clone()));
+    sleep(Duration::from_millis(10));
+    let check = |c1: u32, c2: u32| {
+        assert!(!p1.ready() && !p2.ready());
+        assert_eq!((s1.get(), s2.get()), (c1, c2));
+    };
+    check(0, 0);
+    group.kill();
+    group.kill();
+    group.kill();
+    check(0, 0);
+    sleep(Duration::from_millis(10));
+    check(1, 1);
+    group.kill();
+    sleep(Duration::from_millis(10));
+    check(1, 1);
+    // Killed directly (not through the group) they die for good: shot 100 times is the
+    // Undead's limit, so kill until they are gone.
+    while !(p1.ready() && p2.ready()) {
+        p1.kill();
+        p2.kill();
+        yield_now();
+    }
+    assert_eq!(p1.error(), None, "Undead returns normally at its limit");
+}
+
+// gevent/tests/test__event.py, AsyncResult: `AsyncResult()` needs no type annotation
+// for its error type (inferred from the value's use, as `HashMap::new`).
+#[test]
+fn async_result_new_infers_from_the_value_alone() {
+    let a = Rc::new(greenhub::sync::AsyncResult::new());
+    let a2 = a.clone();
+    let g = spawn(move || a2.set(9));
+    let v: i32 = a.get();
+    assert_eq!(v, 9);
+    g.join();
+}
+
+#[test]
+fn a_rendezvous_try_get_takes_from_a_waiting_putter() {
+    // gevent/tests/test__queue.py, TestChannel.test_get_nowait_unlock_channel (Channel is
+    // `Queue::bounded(0)`): get_nowait takes the item of a putter already waiting.
+    let q = Rc::new(Queue::bounded(0));
+    assert_eq!(q.try_get(), None);
+    let q2 = q.clone();
+    let putter = spawn(move || q2.put(5));
+    yield_now(); // the putter waits for a getter
+    assert!(!putter.ready());
+    assert_eq!(q.try_get(), Some(5));
+    assert_eq!(q.try_get(), None);
+    putter.join();
+    assert!(putter.successful());
+    // A putter that timed out took its item back: nothing to get.
+    let q3 = q.clone();
+    let late = spawn(move || q3.put_timeout(6, Duration::from_millis(5)));
+    assert_eq!(late.get(), Ok(Err(6)));
+    assert_eq!(q.try_get(), None);
+    let _ = RefCell::new(());
+    let _ = GreenletError::Killed;
+}
