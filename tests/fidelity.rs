@@ -159,3 +159,86 @@ fn a_rendezvous_try_get_takes_from_a_waiting_putter() {
     let _ = RefCell::new(());
     let _ = GreenletError::Killed;
 }
+
+// greenlet/tests/test_greenlet.py, test_exception: a panic in a greenlet goes to its
+// parent first: the parent's pending `switch` panics there and can catch it.
+#[test]
+fn a_raw_greenlets_panic_goes_to_its_parent_first() {
+    use greenhub::raw::Greenlet;
+    let seen = common::log();
+    let s = seen.clone();
+    let g1 = Greenlet::new(move |()| {
+        let g2 = Greenlet::new(|()| -> () { panic!("some error") });
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g2.switch(())));
+        let msg = r.err().and_then(|p| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+        common::push(&s, format!("g1 caught: {msg}"));
+        assert!(g2.is_dead());
+    });
+    g1.switch(());
+    assert_eq!(common::joined(&seen), "g1 caught: some error");
+    assert!(g1.is_dead());
+    // Uncaught in the parent, it goes on to the parent's parent (here the root), and
+    // the parent is not left suspended.
+    let g3 = Greenlet::new(|()| {
+        let g4 = Greenlet::new(|()| -> () { panic!("deeper") });
+        g4.switch(());
+    });
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g3.switch(())));
+    assert!(r.is_err());
+    assert!(g3.is_dead(), "the parent unwound too");
+}
+
+// greenlet/tests/test_greenlet.py, test_dealloc: dropping the last handle of a
+// suspended greenlet unwinds it (greenlet raises GreenletExit in it): its destructors
+// run, even though its own stack held handles while it ran.
+#[test]
+fn dropping_the_last_handle_of_a_suspended_raw_greenlet_unwinds_it() {
+    use greenhub::raw::Greenlet;
+    struct OnExit(common::Log);
+    impl Drop for OnExit {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                common::push(&self.0, "exit");
+            }
+        }
+    }
+    let fmain = |seen: common::Log| {
+        move |()| {
+            let _e = OnExit(seen);
+            let me = Greenlet::<()>::current(); // a handle to itself on its own stack
+            assert!(!me.is_main());
+            drop(me);
+            Greenlet::<()>::main().switch(()); // back to the main greenlet, suspended
+            panic!("some error");
+        }
+    };
+    let seen = common::log();
+    let g1 = Greenlet::new(fmain(seen.clone()));
+    let g2 = Greenlet::new(fmain(seen.clone()));
+    g1.switch(());
+    g2.switch(());
+    assert_eq!(common::joined(&seen), "");
+    assert!(!g1.is_dead() && !g2.is_dead());
+    drop(g1);
+    assert_eq!(common::joined(&seen), "exit");
+    drop(g2);
+    assert_eq!(common::joined(&seen), "exit exit");
+}
+
+// greenlet/tests/test_greenlet.py, test_send / test_main: switching to the main greenlet
+// from a child returns to the main program; the child resumes where it left off.
+#[test]
+fn switching_to_the_main_greenlet_and_back() {
+    use greenhub::raw::Greenlet;
+    let main = Greenlet::<i32>::main();
+    let g = Greenlet::new(move |v: i32| {
+        let a = main.switch(v + 1);
+        let b = main.switch(a + 1);
+        b + 100
+    });
+    assert_eq!(g.switch(1), 2);
+    assert_eq!(g.switch(10), 11);
+    assert_eq!(g.switch(5), 105);
+    assert!(g.is_dead());
+    assert!(Greenlet::<i32>::current().is_main());
+}

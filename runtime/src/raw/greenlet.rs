@@ -2,14 +2,24 @@
 //!
 //! corosensei coroutines are asymmetric (resume/suspend), so symmetric switching runs a
 //! small trampoline on the stack of whoever first switched into a raw greenlet from
-//! outside (the *root*: a hub greenlet or greenlet zero). A raw greenlet that switches
-//! to another suspends back to the trampoline with a request, and the trampoline
-//! resumes the target. A raw greenlet that returns hands its value to its parent (the
-//! greenlet that first switched into it), or back to the root.
+//! outside (the *root*, or *main* greenlet: a hub greenlet or greenlet zero). A raw
+//! greenlet that switches to another suspends back to the trampoline with a request, and
+//! the trampoline resumes the target. A raw greenlet that returns hands its value to its
+//! parent (the greenlet that first switched into it), or back to the root; one that
+//! panics hands the panic to its parent the same way, whose pending `switch` resumes it.
+//! [`Greenlet::main`] stands for the root: switching to it returns to the root's pending
+//! `switch`.
+//!
+//! Invariant: while a raw greenlet is suspended, nothing on its own stack holds a strong
+//! reference to it (`switch` drops its own handle before suspending), so dropping its
+//! last handle drops its coroutine, which unwinds it (corosensei's forced unwind): its
+//! destructors run and its stack returns to the pool, as greenlet raises `GreenletExit`
+//! on dealloc. While it runs, the trampoline owns its coroutine.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -20,14 +30,23 @@ use crate::stack::{PooledStack, DEFAULT_STACK_SIZE};
 /// A switch request from a running raw greenlet to the trampoline.
 struct Switch<V: 'static>(Greenlet<V>, V);
 
-type Co<V> = Coroutine<V, Switch<V>, V, PooledStack>;
+/// What a suspended raw greenlet is resumed with: the value its `switch` returns, or a
+/// panic of a child it is the parent of, which its `switch` resumes (greenlet's
+/// "an exception in a greenlet propagates to its parent").
+type Resume<V> = Result<V, Box<dyn Any + Send>>;
+
+type Co<V> = Coroutine<Resume<V>, Switch<V>, V, PooledStack>;
 
 struct Inner<V: 'static> {
+    /// `None` for a main handle, and while the coroutine runs (the trampoline holds it).
     co: Cell<Option<Co<V>>>,
-    yielder: Cell<*const Yielder<V, Switch<V>>>,
+    yielder: Cell<*const Yielder<Resume<V>, Switch<V>>>,
     /// `None` until first switched into; then `Some(None)` for the root, or the parent.
     parent: RefCell<Option<Option<Greenlet<V>>>>,
     dead: Cell<bool>,
+    /// The handle stands for the root (the code that switched into raw greenlets from
+    /// outside: a hub greenlet or the thread's own stack), not for a raw greenlet.
+    main: bool,
 }
 
 /// A manually switched greenlet, as in Python's `greenlet` module. Cloning gives another
@@ -92,21 +111,75 @@ impl<V: 'static> Greenlet<V> {
             .unwrap_or_else(|e| panic!("greenhub: cannot allocate a greenlet stack: {e}"));
         let inner = Rc::new_cyclic(|weak: &Weak<Inner<V>>| {
             let me = weak.clone();
-            let co = Coroutine::with_stack(stack, move |y: &Yielder<V, Switch<V>>, v: V| {
+            let co = Coroutine::with_stack(stack, move |y: &Yielder<Resume<V>, Switch<V>>, first: Resume<V>| {
                 if let Some(me) = me.upgrade() {
                     me.yielder.set(y);
                 }
-                drop(me);
-                body(v)
+                drop(me); // no strong reference to itself from its own stack
+                match first {
+                    Ok(v) => body(v),
+                    Err(payload) => panic::resume_unwind(payload),
+                }
             });
             Inner {
                 co: Cell::new(Some(co)),
                 yielder: Cell::new(std::ptr::null()),
                 parent: RefCell::new(None),
                 dead: Cell::new(false),
+                main: false,
             }
         });
         Greenlet { inner }
+    }
+
+    /// A handle to the *main* greenlet: the code that switches into raw greenlets from
+    /// outside (the hub greenlet, or the thread's own stack, running `switch`). Switching
+    /// to it from a raw greenlet returns control (and the value) to that code's pending
+    /// `switch`, leaving the raw greenlet suspended (greenlet's `getcurrent().parent`
+    /// for a top-level greenlet, or `greenlet.getcurrent()` in the main program).
+    ///
+    /// ```
+    /// use greenhub_runtime::raw::Greenlet;
+    /// let main = Greenlet::<u32>::main();
+    /// let g = Greenlet::new(move |v: u32| {
+    ///     let again = main.switch(v + 1); // back to main, suspended here
+    ///     again * 10
+    /// });
+    /// assert_eq!(g.switch(1), 2);
+    /// assert!(!g.is_dead());
+    /// assert_eq!(g.switch(3), 30); // resumed where it left off; it returns to main
+    /// ```
+    pub fn main() -> Greenlet<V> {
+        Greenlet {
+            inner: Rc::new(Inner {
+                co: Cell::new(None),
+                yielder: Cell::new(std::ptr::null()),
+                parent: RefCell::new(Some(None)),
+                dead: Cell::new(false),
+                main: true,
+            }),
+        }
+    }
+
+    /// The raw greenlet running now, or a [`Greenlet::main`] handle outside any.
+    ///
+    /// ```
+    /// use greenhub_runtime::raw::Greenlet;
+    /// let g = Greenlet::new(|_: ()| assert!(!Greenlet::<()>::current().is_main()));
+    /// g.switch(());
+    /// assert!(Greenlet::<()>::current().is_main());
+    /// ```
+    pub fn current() -> Greenlet<V> {
+        current::<V>().unwrap_or_else(Greenlet::main)
+    }
+
+    /// Whether this handle stands for the main greenlet (see [`Greenlet::main`]).
+    ///
+    /// ```
+    /// assert!(greenhub_runtime::raw::Greenlet::<u8>::main().is_main());
+    /// ```
+    pub fn is_main(&self) -> bool {
+        self.inner.main
     }
 
     /// Whether the body has returned (or panicked).
@@ -143,6 +216,11 @@ impl<V: 'static> Greenlet<V> {
     /// *other.borrow_mut() = Some(Greenlet::new(move |v| a2.switch(v + 10)));
     /// assert_eq!(a.switch(1), 112);
     /// ```
+    ///
+    /// # Panics
+    /// If a child greenlet (one this greenlet is the parent of) panics, the panic comes
+    /// out of this greenlet's pending `switch` (greenlet's `test_exception`): catch it
+    /// there, or it goes on to this greenlet's parent.
     pub fn switch(&self, value: V) -> V {
         let running = current::<V>();
         match running {
@@ -151,11 +229,21 @@ impl<V: 'static> Greenlet<V> {
                     return value;
                 }
                 let y = cur.inner.yielder.get();
-                // SAFETY: `cur` is the raw greenlet running right now on this stack (the
-                // hub task's raw_current is set by the trampoline around each resume),
-                // and its body stored its yielder before running user code.
-                unsafe { (*y).suspend(Switch(self.clone(), value)) }
+                // No strong reference to itself may stay on its own stack while it is
+                // suspended: dropping its last handle must be able to unwind it.
+                drop(cur);
+                // SAFETY: the running raw greenlet (the one `current` found: the hub
+                // task's raw_current is set by the trampoline around each resume) is
+                // executing this code on its own stack, so its yielder, stored by its
+                // body before running user code, is at the base of this stack; the
+                // trampoline holds a strong reference to it while it runs, so dropping
+                // the handle above freed nothing.
+                match unsafe { (*y).suspend(Switch(self.clone(), value)) } {
+                    Ok(v) => v,
+                    Err(payload) => panic::resume_unwind(payload),
+                }
             }
+            None if self.inner.main => value, // the main greenlet switching to itself
             None => trampoline(self.clone(), value),
         }
     }
@@ -175,7 +263,7 @@ fn set_current(g: Option<Rc<dyn Any>>) -> Option<Rc<dyn Any>> {
 }
 
 /// Runs raw greenlets on the root's stack until control returns to the root.
-fn trampoline<V: 'static>(mut target: Greenlet<V>, mut value: V) -> V {
+fn trampoline<V: 'static>(target: Greenlet<V>, value: V) -> V {
     struct Restore(Option<Option<Rc<dyn Any>>>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -185,13 +273,26 @@ fn trampoline<V: 'static>(mut target: Greenlet<V>, mut value: V) -> V {
         }
     }
     let _restore = Restore(Some(set_current(None)));
+    // What the root's `switch` returns: the value, or a panic that no raw greenlet caught.
+    fn deliver<V>(input: Resume<V>) -> V {
+        match input {
+            Ok(v) => v,
+            Err(payload) => panic::resume_unwind(payload),
+        }
+    }
+    let mut target = target;
+    let mut input: Resume<V> = Ok(value);
     // Who is switching into `target`: None = the root.
     let mut from: Option<Greenlet<V>> = None;
     loop {
+        if target.inner.main {
+            return deliver(input);
+        }
         if target.inner.dead.get() {
+            // A finished greenlet passes what it is given on to its parent.
             let parent = target.inner.parent.borrow().clone().flatten();
             match parent {
-                None => return value,
+                None => return deliver(input),
                 Some(p) => {
                     target = p;
                     continue;
@@ -204,40 +305,30 @@ fn trampoline<V: 'static>(mut target: Greenlet<V>, mut value: V) -> V {
                 *parent = Some(from.clone());
             }
         }
-        let mut co = target.inner.co.take().expect("a live raw greenlet owns its coroutine");
+        let mut co = target.inner.co.take().expect("a live raw greenlet owns its coroutine while suspended");
         set_current(Some(target.inner.clone() as Rc<dyn Any>));
-        struct Dead<'a, V: 'static>(&'a Inner<V>, bool);
-        impl<V: 'static> Drop for Dead<'_, V> {
-            fn drop(&mut self) {
-                if self.1 {
-                    self.0.dead.set(true); // the body panicked
-                }
-            }
-        }
-        let mut dead = Dead(&target.inner, true);
-        let r = co.resume(value);
-        dead.1 = false;
-        drop(dead);
+        let r = panic::catch_unwind(AssertUnwindSafe(|| co.resume(input)));
         set_current(None);
-        match r {
-            CoroutineResult::Yield(Switch(next, v)) => {
+        let next = match r {
+            Ok(CoroutineResult::Yield(Switch(next, v))) => {
                 target.inner.co.set(Some(co));
                 from = Some(target);
                 target = next;
-                value = v;
+                input = Ok(v);
+                continue;
             }
-            CoroutineResult::Return(v) => {
-                target.inner.dead.set(true);
-                drop(co);
-                let parent = target.inner.parent.borrow().clone().flatten();
-                match parent {
-                    None => return v,
-                    Some(p) => {
-                        from = Some(target);
-                        target = p;
-                        value = v;
-                    }
-                }
+            Ok(CoroutineResult::Return(v)) => Ok(v),
+            Err(payload) => Err(payload), // the body panicked: to its parent
+        };
+        target.inner.dead.set(true);
+        drop(co); // finished: its stack goes back to the pool
+        let parent = target.inner.parent.borrow().clone().flatten();
+        match parent {
+            None => return deliver(next),
+            Some(p) => {
+                from = Some(target);
+                target = p;
+                input = next;
             }
         }
     }
