@@ -23,22 +23,65 @@ fn fifty_greenlets_in_std_sleep_run_at_once() {
 }
 
 #[test]
-fn outside_greenlets_sleep_really_sleeps() {
+fn threads_without_a_hub_really_sleep_and_greenlet_zero_runs_the_hub() {
     patched();
-    // A plain thread (no hub) and greenlet zero both block, as std does.
+    // A plain thread (no hub) blocks, as std does.
     let t = Instant::now();
-    std::thread::spawn(|| std::thread::sleep(Duration::from_millis(50))).join().unwrap();
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(greenhub::stats().greenlets, 0);
+    })
+    .join()
+    .unwrap();
     assert!(t.elapsed() >= Duration::from_millis(50));
-    let ticks = std::rc::Rc::new(std::cell::Cell::new(0));
-    let tk = ticks.clone();
-    let _ticker = spawn(move || loop {
-        tk.set(tk.get() + 1);
-        greenhub::sleep(Duration::from_millis(1));
-    });
-    let t = Instant::now();
-    std::thread::sleep(Duration::from_millis(30)); // greenlet zero: a real sleep
-    assert!(t.elapsed() >= Duration::from_millis(30));
-    assert_eq!(ticks.get(), 0, "the hub did not run during greenlet zero's std sleep");
+    // Greenlet zero of a thread with a hub: its std sleep runs the hub meanwhile, as in
+    // gevent, where the main program is a greenlet too.
+    std::thread::spawn(|| {
+        let ticks = std::rc::Rc::new(std::cell::Cell::new(0));
+        let tk = ticks.clone();
+        let ticker = spawn(move || loop {
+            tk.set(tk.get() + 1);
+            greenhub::sleep(Duration::from_millis(1));
+        });
+        let t = Instant::now();
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(t.elapsed() >= Duration::from_millis(30));
+        assert!(ticks.get() >= 5, "the hub ran during greenlet zero's std sleep: {}", ticks.get());
+        ticker.kill();
+        ticker.join();
+    })
+    .join()
+    .unwrap();
+}
+
+// gevent/tests/test__greenness.py: a blocking HTTP client in the main program, against a
+// server greenlet of the same thread.
+#[test]
+fn a_blocking_client_on_the_threads_own_stack_talks_to_a_server_greenlet() {
+    patched();
+    std::thread::spawn(|| {
+        let site = greenhub_crawler::Site::start(Duration::from_millis(5)).unwrap();
+        let body = ureq::get(&site.url("/page/1")).call().unwrap().into_string().unwrap();
+        assert_eq!(body.as_bytes(), greenhub_crawler::site::page_body(1));
+        // And std::net directly: connect, write, read on greenlet zero.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let echo = spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 4];
+            s.read_exact(&mut b).unwrap();
+            s.write_all(&b).unwrap();
+        });
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(b"ping").unwrap();
+        let mut b = [0u8; 4];
+        c.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"ping");
+        echo.join();
+        site.stop();
+    })
+    .join()
+    .unwrap();
 }
 
 #[test]

@@ -60,6 +60,19 @@ impl From<Interrupt> for io::Error {
     }
 }
 
+/// Whether the caller may wait on the hub: inside a greenlet, or on a thread's own stack
+/// (greenlet zero) when the thread has a hub and the caller is not the hub's own loop
+/// (whose syscalls must reach the kernel untouched: its poll, its timer sleep). Cheap;
+/// never creates a hub.
+///
+/// ```
+/// assert!(greenhub_runtime::spawn(greenhub_runtime::ffi::can_park).get().unwrap());
+/// std::thread::spawn(|| assert!(!greenhub_runtime::ffi::can_park())).join().unwrap(); // no hub
+/// ```
+pub fn can_park() -> bool {
+    hub::in_greenlet() || (hub::has_hub() && hub::if_exists(|h| !h.in_loop()).unwrap_or(false))
+}
+
 /// The kill or timeout pending for the running greenlet (or greenlet zero), if any.
 ///
 /// ```

@@ -255,6 +255,11 @@ impl Hub {
         id
     }
 
+    /// Whether the hub's loop is running (on greenlet zero's stack).
+    pub(crate) fn in_loop(&self) -> bool {
+        self.in_loop.get()
+    }
+
     /// The id the next `with_timeout` scope will get.
     pub(crate) fn peek_scope_id(&self) -> u64 {
         self.next_scope.get()

@@ -15,7 +15,7 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use greenhub_runtime::ffi::{interrupted, no_unwind};
+use greenhub_runtime::ffi::{can_park, interrupted, no_unwind};
 use greenhub_runtime::Interest;
 
 use libc::{msghdr, nfds_t, pollfd, size_t, sockaddr, socklen_t, ssize_t, timespec};
@@ -111,7 +111,7 @@ enum Waited {
 /// Waits until `fd` may be ready for `interest`: through the hub in a greenlet, in
 /// `poll(2)` otherwise (or for an fd epoll refuses).
 fn wait(fd: c_int, interest: Interest, deadline: Option<Instant>) -> Waited {
-    if greenhub_runtime::in_greenlet() {
+    if can_park() {
         match no_unwind(|| greenhub_runtime::wait_fd(fd, interest, deadline)) {
             Err(i) => return Waited::Interrupted(i.errno()),
             Ok(Ok(())) => return Waited::Ready,
@@ -133,7 +133,7 @@ fn blocking(fd: c_int, interest: Interest, mut op: impl FnMut() -> ssize_t) -> s
         return op();
     }
     let deadline = deadline_of(fd, interest);
-    if greenhub_runtime::in_greenlet() {
+    if can_park() {
         if let Some(i) = interrupted() {
             return fail(i.errno());
         }
@@ -224,7 +224,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     if r == 0 || !managed_blocking(fd) || errno() != libc::EINPROGRESS {
         return r;
     }
-    if greenhub_runtime::in_greenlet() {
+    if can_park() {
         if let Some(i) = interrupted() {
             return fail(i.errno()) as c_int;
         }
@@ -395,7 +395,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, fl: c_int) -> ss
 /// As libc's `poll`.
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
-    if !patched() || timeout == 0 || !greenhub_runtime::in_greenlet() {
+    if !patched() || timeout == 0 || !can_park() {
         // SAFETY: the caller's arguments.
         return unsafe { sys_poll(fds, n, timeout) };
     }
@@ -586,7 +586,7 @@ pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *
 // ---- sleeping -----------------------------------------------------------------------
 
 fn cooperative() -> bool {
-    patched() && greenhub_runtime::in_greenlet()
+    patched() && can_park()
 }
 
 fn duration(ts: &timespec) -> Option<Duration> {

@@ -5,15 +5,16 @@
 //! symbols: this module defines `read`, `write`, `connect`, `nanosleep`, `getaddrinfo`,
 //! ... and the static linker resolves std's (and every statically linked crate's) calls
 //! to them. Each hook behaves exactly like libc (same results, same errno) until
-//! [`patch_all`] is called, and always outside a greenlet (on a thread's own stack, in
-//! threads without a hub). Inside a greenlet, after `patch_all`, a socket call that would
-//! block parks the greenlet on the hub, and a sleep is a greenhub sleep.
+//! [`patch_all`] is called, and always in threads without a hub and inside the hub's own
+//! loop. Inside a greenlet, and on the own stack (greenlet zero) of a thread that has a
+//! hub, after `patch_all`, a socket call that would block parks on the hub (greenlet
+//! zero runs the hub loop meanwhile), and a sleep is a greenhub sleep.
 //!
 //! How: sockets created after `patch_all` (by `socket`, `accept`, `accept4`) are made
 //! non-blocking underneath and remembered in a per-fd table. An operation on such a
-//! socket tries the syscall; on `EAGAIN` a greenlet waits for readiness through the hub,
-//! while any other caller waits in `poll(2)` — so code outside greenlets still sees a
-//! blocking socket. What the user asks for is honoured: a socket the user made
+//! socket tries the syscall; on `EAGAIN` a greenlet (or greenlet zero of a hub thread)
+//! waits for readiness through the hub, while any other caller waits in `poll(2)` — so
+//! code in threads without a hub still sees a blocking socket. What the user asks for is honoured: a socket the user made
 //! non-blocking (`fcntl`/`ioctl(FIONBIO)`/`SOCK_NONBLOCK`, `MSG_DONTWAIT`) keeps returning
 //! `EAGAIN`, `fcntl(F_GETFL)` hides our `O_NONBLOCK`, and `SO_RCVTIMEO`/`SO_SNDTIMEO` bound
 //! the waits (expiry: `EAGAIN`, as in Linux). `getaddrinfo` runs on the threadpool
