@@ -242,3 +242,50 @@ fn switching_to_the_main_greenlet_and_back() {
     assert!(g.is_dead());
     assert!(Greenlet::<i32>::current().is_main());
 }
+
+// gevent/tests/test__queue.py, TestQueue.test_peek_empty / test_peek_multi_greenlet: peek
+// waits for an item and leaves it queued; with a timeout it gives up.
+#[test]
+fn peek_waits_for_an_item_and_leaves_it_queued() {
+    let q = Rc::new(Queue::unbounded());
+    let q2 = q.clone();
+    let waiter = spawn(move || q2.peek_timeout(Duration::from_millis(10)));
+    assert_eq!(waiter.get(), Ok(None));
+    let q3 = q.clone();
+    let peeker = spawn(move || q3.peek());
+    let q4 = q.clone();
+    let getter = spawn(move || q4.get());
+    yield_now(); // both wait
+    q.put(1);
+    assert_eq!(peeker.get(), Ok(1));
+    assert_eq!(getter.get(), Ok(1), "the peeker passed the item on to the getter");
+    assert!(q.is_empty());
+    q.put(2);
+    assert_eq!((q.peek(), q.try_peek(), q.len()), (2, Some(2), 1));
+}
+
+// gevent/tests/test__queue.py, TestLifoQueue / TestPriorityQueue (SubscriptMixin): the
+// order items come out in, and the same waiting behaviour as Queue.
+#[test]
+fn lifo_and_priority_queues_hand_items_out_in_their_order() {
+    let lifo = greenhub::queue::LifoQueue::unbounded();
+    for i in [1, 2, 3] {
+        lifo.put(i);
+    }
+    assert_eq!((lifo.get(), lifo.get(), lifo.get()), (3, 2, 1));
+    let prio = greenhub::queue::PriorityQueue::unbounded();
+    for i in [5, 1, 4, 2, 3] {
+        prio.put(i);
+    }
+    assert_eq!((0..5).map(|_| prio.get()).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    // Bounded: a put waits for room; a getter wakes it.
+    let b = Rc::new(greenhub::queue::PriorityQueue::bounded(1));
+    b.put(9);
+    let b2 = b.clone();
+    let putter = spawn(move || b2.put(0));
+    yield_now();
+    assert!(!putter.ready());
+    assert_eq!(b.get(), 9);
+    putter.join();
+    assert_eq!(b.get(), 0);
+}

@@ -5,29 +5,14 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use super::order::{Fifo, Lifo, Order, Priority};
 use crate::hub::{self, TimerGuard};
 use crate::park::{wait_in, Token, WaitQueue};
 use crate::task::Wait;
 
-/// A FIFO queue. `put` waits while the queue is full, `get` while it is empty; waiting
-/// putters and getters are woken in FIFO order, and `put`/`get` themselves never switch
-/// when they need not wait.
-///
-/// `Queue::bounded(0)` is a rendezvous (gevent's `Channel`): `put` waits until a getter
-/// is waiting for the item.
-///
-/// ```
-/// use std::rc::Rc;
-/// use greenhub_runtime::{spawn, queue::Queue};
-/// let q = Rc::new(Queue::bounded(2));
-/// let p = q.clone();
-/// let producer = spawn(move || for i in 0..5 { p.put(i) });
-/// let got: Vec<i32> = (0..5).map(|_| q.get()).collect();
-/// producer.join();
-/// assert_eq!(got, [0, 1, 2, 3, 4]);
-/// ```
-pub struct Queue<T> {
-    items: RefCell<VecDeque<T>>,
+/// The queue behind [`Queue`], [`LifoQueue`] and [`PriorityQueue`]: one item order `O`.
+pub(crate) struct Core<T, O: Order<T>> {
+    items: RefCell<O::Items>,
     cap: Option<usize>,
     getters: WaitQueue,
     putters: WaitQueue,
@@ -44,7 +29,7 @@ struct Offer<T> {
     item: T,
 }
 
-impl<T> fmt::Debug for Queue<T> {
+impl<T, O: Order<T>> fmt::Debug for Core<T, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Queue")
             .field("len", &self.len())
@@ -55,36 +40,11 @@ impl<T> fmt::Debug for Queue<T> {
     }
 }
 
-impl<T> Queue<T> {
-    /// A queue holding at most `n` items; `0` makes a rendezvous channel.
-    ///
-    /// ```
-    /// let q = greenhub_runtime::queue::Queue::bounded(1);
-    /// q.put('a');
-    /// assert!(q.is_full());
-    /// ```
-    pub fn bounded(n: usize) -> Queue<T> {
-        Queue {
-            items: RefCell::new(VecDeque::new()),
-            cap: Some(n),
-            getters: WaitQueue::new(),
-            putters: WaitQueue::new(),
-            offers: RefCell::new(VecDeque::new()),
-            next_offer: std::cell::Cell::new(0),
-        }
-    }
-
-    /// A queue without a size limit (`put` never waits).
-    ///
-    /// ```
-    /// let q = greenhub_runtime::queue::Queue::unbounded();
-    /// for i in 0..1000 { q.put(i); }
-    /// assert_eq!(q.len(), 1000);
-    /// ```
-    pub fn unbounded() -> Queue<T> {
-        Queue {
-            items: RefCell::new(VecDeque::new()),
-            cap: None,
+impl<T, O: Order<T>> Core<T, O> {
+    pub(crate) fn with_capacity(cap: Option<usize>) -> Self {
+        Core {
+            items: RefCell::new(O::Items::default()),
+            cap,
             getters: WaitQueue::new(),
             putters: WaitQueue::new(),
             offers: RefCell::new(VecDeque::new()),
@@ -93,31 +53,16 @@ impl<T> Queue<T> {
     }
 
     /// Number of queued items.
-    ///
-    /// ```
-    /// let q = greenhub_runtime::queue::Queue::unbounded();
-    /// q.put(1);
-    /// assert_eq!(q.len(), 1);
-    /// ```
     pub fn len(&self) -> usize {
-        self.items.borrow().len()
+        O::len(&self.items.borrow())
     }
 
     /// Whether no item is queued.
-    ///
-    /// ```
-    /// assert!(greenhub_runtime::queue::Queue::<u8>::unbounded().is_empty());
-    /// ```
     pub fn is_empty(&self) -> bool {
-        self.items.borrow().is_empty()
+        self.len() == 0
     }
 
     /// Whether a `put` would wait now (a rendezvous queue is full unless a getter waits).
-    ///
-    /// ```
-    /// let q = greenhub_runtime::queue::Queue::<u8>::bounded(0);
-    /// assert!(q.is_full());
-    /// ```
     pub fn is_full(&self) -> bool {
         !self.has_room()
     }
@@ -126,30 +71,11 @@ impl<T> Queue<T> {
         match self.cap {
             None => true,
             Some(0) => self.getters.has_live(),
-            Some(n) => self.items.borrow().len() < n,
-        }
-    }
-
-    /// Puts an item, waiting while the queue is full.
-    ///
-    /// ```
-    /// let q = greenhub_runtime::queue::Queue::unbounded();
-    /// q.put("x");
-    /// assert_eq!(q.get(), "x");
-    /// ```
-    pub fn put(&self, item: T) {
-        if self.put_until(item, None).is_err() {
-            unreachable!("a put without deadline only returns once done");
+            Some(n) => self.len() < n,
         }
     }
 
     /// Puts an item if there is room now; gives it back otherwise.
-    ///
-    /// ```
-    /// let q = greenhub_runtime::queue::Queue::bounded(1);
-    /// assert_eq!(q.try_put(1), Ok(()));
-    /// assert_eq!(q.try_put(2), Err(2));
-    /// ```
     pub fn try_put(&self, item: T) -> Result<(), T> {
         if self.has_room() {
             self.push(item);
@@ -159,39 +85,9 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Puts an item, waiting at most `timeout` for room; gives it back on timeout.
-    ///
-    /// ```
-    /// let q = greenhub_runtime::queue::Queue::bounded(0);
-    /// assert_eq!(q.put_timeout(7, std::time::Duration::from_millis(2)), Err(7));
-    /// ```
-    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), T> {
-        self.put_until(item, Instant::now().checked_add(timeout))
-    }
-
-    /// Takes the first item, waiting while the queue is empty.
-    ///
-    /// ```
-    /// use std::rc::Rc;
-    /// let q = Rc::new(greenhub_runtime::queue::Queue::bounded(0));
-    /// let p = q.clone();
-    /// let _producer = greenhub_runtime::spawn(move || p.put(5));
-    /// assert_eq!(q.get(), 5);
-    /// ```
-    pub fn get(&self) -> T {
-        self.get_until(None).expect("a get without deadline only returns with an item")
-    }
-
     /// Takes the first item if there is one.
-    ///
-    /// ```
-    /// let q = greenhub_runtime::queue::Queue::unbounded();
-    /// assert_eq!(q.try_get(), None);
-    /// q.put(1);
-    /// assert_eq!(q.try_get(), Some(1));
-    /// ```
     pub fn try_get(&self) -> Option<T> {
-        let item = self.items.borrow_mut().pop_front();
+        let item = O::pop(&mut self.items.borrow_mut());
         if item.is_some() {
             hub::with(|h| self.putters.wake_one(h));
             return item;
@@ -204,30 +100,55 @@ impl<T> Queue<T> {
         })
     }
 
-    /// Takes the first item, waiting at most `timeout`.
-    ///
-    /// ```
-    /// let q = greenhub_runtime::queue::Queue::<u8>::unbounded();
-    /// assert_eq!(q.get_timeout(std::time::Duration::from_millis(2)), None);
-    /// ```
-    pub fn get_timeout(&self, timeout: Duration) -> Option<T> {
-        self.get_until(Instant::now().checked_add(timeout))
-    }
-
     /// A blocking iterator: each `next` is a [`Queue::get`] (it never ends by itself;
     /// stop with `take`, or put a sentinel such as `None` in a `Queue<Option<T>>`).
-    ///
-    /// ```
-    /// let q = greenhub_runtime::queue::Queue::unbounded();
-    /// q.put(Some(1)); q.put(Some(2)); q.put(None);
-    /// assert_eq!(q.iter().map_while(|x| x).collect::<Vec<_>>(), [1, 2]);
-    /// ```
-    pub fn iter(&self) -> Iter<'_, T> {
+    /// The item `get` would take next, cloned, if there is one (a rendezvous queue's is
+    /// the first waiting putter's).
+    pub fn try_peek(&self) -> Option<T>
+    where
+        T: Clone,
+    {
+        if let Some(v) = O::peek(&self.items.borrow()) {
+            return Some(v.clone());
+        }
+        self.offers.borrow().front().map(|o| o.item.clone())
+    }
+
+    /// Waits (at most until `deadline`) for an item and returns a clone, leaving it queued.
+    pub(crate) fn peek_until(&self, deadline: Option<Instant>) -> Option<T>
+    where
+        T: Clone,
+    {
+        loop {
+            if let Some(v) = self.try_peek() {
+                return Some(v);
+            }
+            let woken = hub::with(|h| {
+                wait_in(h, &self.getters, Wait::Sync("queue peek (empty)", deadline), deadline, || {
+                    if !self.is_empty() {
+                        hub::with(|h| self.getters.wake_one(h));
+                    }
+                })
+            });
+            if woken {
+                if let Some(v) = self.try_peek() {
+                    // Woken for an item it does not take: the next getter gets the chance.
+                    hub::with(|h| self.getters.wake_one(h));
+                    return Some(v);
+                }
+            } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                return self.try_peek();
+            }
+        }
+    }
+
+    /// The blocking iterator.
+    pub fn iter(&self) -> Iter<'_, T, O> {
         Iter { queue: self }
     }
 
     fn push(&self, item: T) {
-        self.items.borrow_mut().push_back(item);
+        O::push(&mut self.items.borrow_mut(), item);
         hub::with(|h| self.getters.wake_one(h));
     }
 
@@ -259,7 +180,7 @@ impl<T> Queue<T> {
         }
     }
 
-    fn get_until(&self, deadline: Option<Instant>) -> Option<T> {
+    pub(crate) fn get_until(&self, deadline: Option<Instant>) -> Option<T> {
         loop {
             if let Some(item) = self.try_get() {
                 return Some(item);
@@ -279,7 +200,7 @@ impl<T> Queue<T> {
     }
 }
 
-impl<T> Queue<T> {
+impl<T, O: Order<T>> Core<T, O> {
     /// A rendezvous put: hand the item to a waiting getter, or offer it and wait until
     /// a getter takes it (or `deadline`: then the item comes back).
     fn offer_until(&self, item: T, deadline: Option<Instant>) -> Result<(), T> {
@@ -336,22 +257,214 @@ impl<T> Queue<T> {
 /// let mut it = q.iter();
 /// assert_eq!((it.next(), it.next()), (Some(1), Some(2)));
 /// ```
-#[derive(Debug)]
-pub struct Iter<'a, T> {
-    queue: &'a Queue<T>,
+pub struct Iter<'a, T, O: Order<T> = Fifo> {
+    queue: &'a Core<T, O>,
 }
 
-impl<T> Iterator for Iter<'_, T> {
+impl<T, O: Order<T>> fmt::Debug for Iter<'_, T, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").field("queue", self.queue).finish()
+    }
+}
+
+impl<T, O: Order<T>> Iterator for Iter<'_, T, O> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
-        Some(self.queue.get())
+        self.queue.get_until(None)
     }
 }
 
-impl<'a, T> IntoIterator for &'a Queue<T> {
+impl<'a, T, O: Order<T>> IntoIterator for &'a Core<T, O> {
     type Item = T;
-    type IntoIter = Iter<'a, T>;
-    fn into_iter(self) -> Iter<'a, T> {
+    type IntoIter = Iter<'a, T, O>;
+    fn into_iter(self) -> Iter<'a, T, O> {
         self.iter()
     }
+}
+
+/// The public queue types: thin handles over [`Core`] with one item order each.
+macro_rules! queue_types {
+    ($($(#[$doc:meta])* $name:ident<T $(: $bound:path)?> = $order:ty;)*) => {$(
+        $(#[$doc])*
+        pub struct $name<T $(: $bound)?>(Core<T, $order>);
+
+        impl<T $(: $bound)?> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl<T $(: $bound)?> $name<T> {
+            /// A queue holding at most `n` items; `0` makes a rendezvous channel (`put`
+            /// waits until a getter takes the item).
+            ///
+            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::bounded(1);\nq.put(1);\nassert!(q.is_full());\n```")]
+            pub fn bounded(n: usize) -> Self {
+                $name(Core::with_capacity(Some(n)))
+            }
+
+            /// A queue without a size limit (`put` never waits).
+            ///
+            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nfor i in 0..1000 { q.put(i); }\nassert_eq!(q.len(), 1000);\n```")]
+            pub fn unbounded() -> Self {
+                $name(Core::with_capacity(None))
+            }
+
+            /// Number of queued items.
+            ///
+            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nq.put(1);\nassert_eq!(q.len(), 1);\n```")]
+            pub fn len(&self) -> usize {
+                self.0.len()
+            }
+
+            /// Whether no item is queued.
+            ///
+            #[doc = concat!("```\nassert!(greenhub_runtime::queue::", stringify!($name), "::<u8>::unbounded().is_empty());\n```")]
+            pub fn is_empty(&self) -> bool {
+                self.0.is_empty()
+            }
+
+            /// Whether a `put` would wait now (a rendezvous queue is full unless a getter
+            /// waits).
+            ///
+            #[doc = concat!("```\nassert!(greenhub_runtime::queue::", stringify!($name), "::<u8>::bounded(0).is_full());\n```")]
+            pub fn is_full(&self) -> bool {
+                self.0.is_full()
+            }
+
+            /// Puts an item, waiting while the queue is full (never switches otherwise).
+            ///
+            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nq.put(3);\nassert_eq!(q.get(), 3);\n```")]
+            pub fn put(&self, item: T) {
+                if self.0.put_until(item, None).is_err() {
+                    unreachable!("a put without deadline only returns once done");
+                }
+            }
+
+            /// Puts an item if there is room now; gives it back otherwise.
+            ///
+            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::bounded(1);\nassert_eq!(q.try_put(1), Ok(()));\nassert_eq!(q.try_put(2), Err(2));\n```")]
+            pub fn try_put(&self, item: T) -> Result<(), T> {
+                self.0.try_put(item)
+            }
+
+            /// Puts an item, waiting at most `timeout` for room; gives it back on timeout.
+            ///
+            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::bounded(0);\nassert_eq!(q.put_timeout(7, std::time::Duration::from_millis(2)), Err(7));\n```")]
+            pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), T> {
+                self.0.put_until(item, Instant::now().checked_add(timeout))
+            }
+
+            /// Takes the next item, waiting while the queue is empty.
+            ///
+            #[doc = concat!("```\nuse std::rc::Rc;\nlet q = Rc::new(greenhub_runtime::queue::", stringify!($name), "::bounded(0));\nlet p = q.clone();\nlet _producer = greenhub_runtime::spawn(move || p.put(5));\nassert_eq!(q.get(), 5);\n```")]
+            pub fn get(&self) -> T {
+                self.0.get_until(None).expect("a get without deadline only returns with an item")
+            }
+
+            /// Takes the next item if there is one (a rendezvous queue's: from a waiting
+            /// putter).
+            ///
+            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nassert_eq!(q.try_get(), None);\nq.put(1);\nassert_eq!(q.try_get(), Some(1));\n```")]
+            pub fn try_get(&self) -> Option<T> {
+                self.0.try_get()
+            }
+
+            /// Takes the next item, waiting at most `timeout`.
+            ///
+            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::<u8>::unbounded();\nassert_eq!(q.get_timeout(std::time::Duration::from_millis(2)), None);\n```")]
+            pub fn get_timeout(&self, timeout: Duration) -> Option<T> {
+                self.0.get_until(Instant::now().checked_add(timeout))
+            }
+
+            /// The item `get` would take next, cloned, waiting while the queue is empty;
+            /// the item stays queued (gevent's `peek`).
+            ///
+            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nq.put(4);\nassert_eq!(q.peek(), 4);\nassert_eq!(q.len(), 1);\n```")]
+            pub fn peek(&self) -> T
+            where
+                T: Clone,
+            {
+                self.0.peek_until(None).expect("a peek without deadline only returns with an item")
+            }
+
+            /// The item `get` would take next, cloned, if there is one (gevent's
+            /// `peek_nowait`).
+            ///
+            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nassert_eq!(q.try_peek(), None);\nq.put('x');\nassert_eq!(q.try_peek(), Some('x'));\n```")]
+            pub fn try_peek(&self) -> Option<T>
+            where
+                T: Clone,
+            {
+                self.0.try_peek()
+            }
+
+            /// Like [`Self::peek`], waiting at most `timeout`.
+            ///
+            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::<u8>::unbounded();\nassert_eq!(q.peek_timeout(std::time::Duration::from_millis(2)), None);\n```")]
+            pub fn peek_timeout(&self, timeout: Duration) -> Option<T>
+            where
+                T: Clone,
+            {
+                self.0.peek_until(Instant::now().checked_add(timeout))
+            }
+
+            /// A blocking iterator: each `next` is a `get` (it never ends by itself; stop
+            /// with `take`, or put a sentinel such as `None` in a queue of `Option<T>`).
+            ///
+            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nq.put(1); q.put(2);\nassert_eq!(q.iter().take(2).count(), 2);\n```")]
+            pub fn iter(&self) -> Iter<'_, T, $order> {
+                self.0.iter()
+            }
+        }
+
+        impl<'a, T $(: $bound)?> IntoIterator for &'a $name<T> {
+            type Item = T;
+            type IntoIter = Iter<'a, T, $order>;
+            fn into_iter(self) -> Iter<'a, T, $order> {
+                self.0.iter()
+            }
+        }
+    )*};
+}
+
+queue_types! {
+    /// A FIFO queue. `put` waits while the queue is full, `get` while it is empty; waiting
+    /// putters and getters are woken in FIFO order, and `put`/`get` themselves never switch
+    /// when they need not wait.
+    ///
+    /// `Queue::bounded(0)` is a rendezvous (gevent's `Channel`): `put` waits until a getter
+    /// is waiting for the item.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use greenhub_runtime::{spawn, queue::Queue};
+    /// let q = Rc::new(Queue::bounded(2));
+    /// let p = q.clone();
+    /// let producer = spawn(move || for i in 0..5 { p.put(i) });
+    /// let got: Vec<i32> = (0..5).map(|_| q.get()).collect();
+    /// producer.join();
+    /// assert_eq!(got, [0, 1, 2, 3, 4]);
+    /// ```
+    Queue<T> = Fifo;
+
+    /// A queue that hands out the most recently put item first (gevent's `LifoQueue`);
+    /// otherwise a [`Queue`].
+    ///
+    /// ```
+    /// let q = greenhub_runtime::queue::LifoQueue::bounded(3);
+    /// for i in 0..3 { q.put(i); }
+    /// assert_eq!([q.get(), q.get(), q.get()], [2, 1, 0]);
+    /// ```
+    LifoQueue<T> = Lifo;
+
+    /// A queue that hands out its smallest item first (gevent's `PriorityQueue`; put
+    /// `(priority, item)` tuples to order by a key); otherwise a [`Queue`].
+    ///
+    /// ```
+    /// let q = greenhub_runtime::queue::PriorityQueue::unbounded();
+    /// q.put((2, "b")); q.put((1, "a"));
+    /// assert_eq!(q.get(), (1, "a"));
+    /// ```
+    PriorityQueue<T: Ord> = Priority;
 }
