@@ -289,3 +289,38 @@ fn lifo_and_priority_queues_hand_items_out_in_their_order() {
     putter.join();
     assert_eq!(b.get(), 0);
 }
+
+// gevent/tests/test__semaphore.py / lock tests (RLock): the holder re-enters; another
+// greenlet waits until the holder's last guard is gone; a waiter killed meanwhile leaves
+// the lock to the next one.
+#[test]
+fn rlock_is_reentrant_for_its_holder_only() {
+    let lock = Rc::new(greenhub::sync::RLock::new(RefCell::new(Vec::<&str>::new())));
+    let l1 = lock.clone();
+    let holder = spawn(move || {
+        let a = l1.lock();
+        let b = l1.lock();
+        a.borrow_mut().push("holder in");
+        sleep(Duration::from_millis(5)); // others wait meanwhile
+        drop(a);
+        sleep(Duration::from_millis(5)); // still held through `b`
+        b.borrow_mut().push("holder out");
+    });
+    let l2 = lock.clone();
+    let doomed = spawn(move || {
+        let _g = l2.lock();
+        unreachable!("killed while waiting");
+    });
+    let l3 = lock.clone();
+    let next = spawn(move || {
+        let g = l3.lock();
+        g.borrow_mut().push("next");
+    });
+    yield_now();
+    assert!(lock.is_locked());
+    doomed.kill();
+    greenhub::joinall([&holder, &next]);
+    assert_eq!(doomed.error(), Some(GreenletError::Killed));
+    assert_eq!(*lock.lock().borrow(), ["holder in", "holder out", "next"]);
+    assert!(!lock.is_locked());
+}

@@ -7,9 +7,11 @@
 mod async_result;
 mod event;
 mod mutex;
+mod rlock;
 mod semaphore;
 
 pub use async_result::AsyncResult;
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
+pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{Semaphore, SemaphoreFull, SemaphoreGuard};
