@@ -324,3 +324,40 @@ fn rlock_is_reentrant_for_its_holder_only() {
     assert_eq!(*lock.lock().borrow(), ["holder in", "holder out", "next"]);
     assert!(!lock.is_locked());
 }
+
+// gevent/tests/test__pool.py: apply, apply_async, imap (input order), full,
+// wait_available; a member's apply on its own full pool does not deadlock.
+#[test]
+fn pool_apply_imap_full_and_wait_available() {
+    use greenhub::pool::Pool;
+    let pool = Pool::new(2);
+    assert_eq!(pool.apply(|| 1 + 1), 2);
+    let a = pool.apply_async(|| {
+        sleep(Duration::from_millis(5));
+        "a"
+    });
+    let b = pool.apply_async(|| "b");
+    assert!(pool.full());
+    assert_eq!(pool.wait_available(), 1);
+    assert_eq!((a.get(), b.get()), (Ok("a"), Ok("b")));
+    // imap: input order though they finish in reverse, at most 2 at once.
+    let running = Rc::new(Cell::new(0));
+    let peak = Rc::new(Cell::new(0));
+    let (r, p) = (running.clone(), peak.clone());
+    let out: Vec<u64> = pool
+        .imap(vec![15u64, 10, 5, 1], move |ms| {
+            r.set(r.get() + 1);
+            p.set(p.get().max(r.get()));
+            sleep(Duration::from_millis(ms));
+            r.set(r.get() - 1);
+            ms
+        })
+        .collect();
+    assert_eq!(out, [15, 10, 5, 1]);
+    assert_eq!(peak.get(), 2);
+    // A member applying on its own full pool runs the function inline.
+    let one = Pool::new(1);
+    let o = one.clone();
+    let member = one.spawn(move || o.apply(|| "inline"));
+    assert_eq!(member.get(), Ok("inline"));
+}

@@ -5,4 +5,4 @@ mod group;
 mod pool;
 
 pub use group::Group;
-pub use pool::{ImapUnordered, Pool};
+pub use pool::{Imap, ImapUnordered, Pool};

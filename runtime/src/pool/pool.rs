@@ -1,6 +1,7 @@
 //! `Pool`: at most `n` greenlets at once (gevent.pool.Pool).
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -310,6 +311,106 @@ impl Pool {
         handles.into_iter().map(|g| unwrap_outcome(g.get())).collect()
     }
 
+    /// Whether a `spawn` would wait now (no free slot; never for a `Group`).
+    ///
+    /// ```
+    /// let pool = greenhub_runtime::pool::Pool::new(1);
+    /// assert!(!pool.full());
+    /// let g = pool.spawn(|| ());
+    /// assert!(pool.full());
+    /// g.join();
+    /// assert!(!pool.full());
+    /// ```
+    pub fn full(&self) -> bool {
+        self.free_count() == 0
+    }
+
+    /// Waits until a `spawn` would not wait (a slot is free), without taking the slot;
+    /// returns the number of free slots (gevent's `wait_available`).
+    ///
+    /// ```
+    /// let pool = greenhub_runtime::pool::Pool::new(1);
+    /// let g = pool.spawn(|| greenhub_runtime::sleep(std::time::Duration::from_millis(5)));
+    /// assert_eq!(pool.wait_available(), 1); // waited for `g`
+    /// assert!(g.ready());
+    /// ```
+    pub fn wait_available(&self) -> usize {
+        let p = &self.inner;
+        while self.free_count() == 0 {
+            let woken = hub::with(|h| {
+                wait_in(h, &p.slot_waiters, Wait::Sync("pool slot (wait_available)", None), None, || {
+                    if self.free_count() > 0 {
+                        hub::with(|h| p.slot_waiters.wake_one(h));
+                    }
+                })
+            });
+            if woken && self.free_count() > 0 {
+                // Not taking the slot: a spawner waiting behind us may.
+                hub::with(|h| p.slot_waiters.wake_one(h));
+            }
+        }
+        self.free_count()
+    }
+
+    /// Runs `f` in the pool and returns its value (gevent's `apply`): spawned and waited
+    /// for, or, when the caller is itself a member of this pool, run right here (a
+    /// member waiting for a slot of its own full pool would wait forever).
+    ///
+    /// # Panics
+    /// If `f` panicked or was killed.
+    ///
+    /// ```
+    /// let pool = greenhub_runtime::pool::Pool::new(2);
+    /// assert_eq!(pool.apply(|| 6 * 7), 42);
+    /// let p = pool.clone();
+    /// let outer = pool.spawn(move || p.apply(|| "nested")); // a member: runs inline
+    /// assert_eq!(outer.get(), Ok("nested"));
+    /// ```
+    pub fn apply<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> T {
+        let me = hub::with(|h| h.current());
+        let member = self.inner.members.borrow().iter().any(|s| s.task.as_ref().is_some_and(|t| Rc::ptr_eq(t, &me)));
+        if member {
+            return f();
+        }
+        unwrap_outcome(self.spawn(f).get())
+    }
+
+    /// Spawns `f` in the pool and returns its handle at once (waiting for a slot only
+    /// while the pool is full; gevent's `apply_async`).
+    ///
+    /// ```
+    /// let pool = greenhub_runtime::pool::Pool::new(2);
+    /// let g = pool.apply_async(|| 5);
+    /// assert_eq!(g.get(), Ok(5));
+    /// ```
+    pub fn apply_async<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> Greenlet<T> {
+        self.spawn(f)
+    }
+
+    /// Runs `f` on every item in the pool, keeping it busy, and yields the results in
+    /// input order (gevent's `imap`).
+    ///
+    /// # Panics
+    /// `next` panics if `f` panicked for that item (as `map`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = greenhub_runtime::pool::Pool::new(3);
+    /// let out: Vec<u64> = pool
+    ///     .imap(vec![30u64, 10, 20], |ms| { greenhub_runtime::sleep(Duration::from_millis(ms)); ms })
+    ///     .collect();
+    /// assert_eq!(out, [30, 10, 20]);
+    /// ```
+    pub fn imap<I, F, T>(&self, items: I, f: F) -> Imap<I::IntoIter, F, T>
+    where
+        I: IntoIterator,
+        I::Item: 'static,
+        F: Fn(I::Item) -> T + 'static,
+        T: 'static,
+    {
+        Imap { pool: self.clone(), items: Some(items.into_iter()), f: Rc::new(f), in_flight: VecDeque::new() }
+    }
+
     /// Runs `f` on every item in the pool; yields the results as they complete.
     ///
     /// ```
@@ -334,6 +435,49 @@ impl Pool {
             results: Rc::new(Queue::unbounded()),
             in_flight: 0,
         }
+    }
+}
+
+/// The iterator of [`Pool::imap`]: results in input order.
+pub struct Imap<It, F, T: 'static> {
+    pool: Pool,
+    items: Option<It>,
+    f: Rc<F>,
+    /// Spawned, in input order.
+    in_flight: VecDeque<Greenlet<T>>,
+}
+
+impl<It, F, T> fmt::Debug for Imap<It, F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Imap").field("in_flight", &self.in_flight.len()).finish()
+    }
+}
+
+impl<It, F, T> Iterator for Imap<It, F, T>
+where
+    It: Iterator,
+    It::Item: 'static,
+    F: Fn(It::Item) -> T + 'static,
+    T: 'static,
+{
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        // Keep the pool busy: start tasks while there are free slots (or none runs).
+        while let Some(items) = self.items.as_mut() {
+            if !self.in_flight.is_empty() && self.pool.full() {
+                break;
+            }
+            match items.next() {
+                Some(item) => {
+                    let f = self.f.clone();
+                    self.in_flight.push_back(self.pool.spawn(move || f(item)));
+                }
+                None => self.items = None,
+            }
+        }
+        let first = self.in_flight.pop_front()?;
+        Some(unwrap_outcome(first.get()))
     }
 }
 
