@@ -361,3 +361,45 @@ fn pool_apply_imap_full_and_wait_available() {
     let member = one.spawn(move || o.apply(|| "inline"));
     assert_eq!(member.get(), Ok("inline"));
 }
+
+// gevent/tests/test__greenlet.py (link tests): callbacks run after the greenlet ends, each
+// in a new greenlet, in link order; link_value only on success, link_exception only on a
+// panic or kill; unlink removes one; linking a finished greenlet schedules at once.
+#[test]
+fn links_run_after_the_end_in_link_order() {
+    let log = common::log();
+    let ok = spawn(|| 7);
+    let (l1, l2, l3, l4) = (log.clone(), log.clone(), log.clone(), log.clone());
+    ok.link(move || common::push(&l1, "link"));
+    ok.link_value(move |v: &i32| common::push(&l2, format!("value {v}")));
+    ok.link_exception(move |e| common::push(&l3, format!("never {e}")));
+    let gone = ok.link(move || common::push(&l4, "unlinked"));
+    ok.unlink(gone);
+    assert_eq!(common::joined(&log), "", "links run only after the greenlet ends");
+    assert_eq!(ok.get(), Ok(7));
+    assert_eq!(common::joined(&log), "link value 7");
+    // A killed greenlet: link_exception sees Killed.
+    let log2 = common::log();
+    let doomed = spawn(|| sleep(Duration::from_secs(60)));
+    let (a, b) = (log2.clone(), log2.clone());
+    doomed.link_exception(move |e| common::push(&a, format!("exception {e}")));
+    doomed.link_value(move |_: &()| common::push(&b, "never"));
+    yield_now();
+    doomed.kill();
+    doomed.join();
+    greenhub::run();
+    assert_eq!(common::joined(&log2), "exception greenlet was killed");
+    // Linking a finished greenlet: scheduled at once, runs at the next switch.
+    let c = log2.clone();
+    doomed.link(move || common::push(&c, "late"));
+    yield_now();
+    assert!(common::joined(&log2).ends_with("late"));
+    // A detached greenlet's links still see its value.
+    let log3 = common::log();
+    let d = log3.clone();
+    let detached = spawn(|| String::from("v"));
+    detached.link_value(move |v: &String| common::push(&d, v.clone()));
+    drop(detached);
+    greenhub::run();
+    assert_eq!(common::joined(&log3), "v");
+}

@@ -183,10 +183,12 @@ where
         let r = panic::catch_unwind(AssertUnwindSafe(f));
         let task = hub::with(|h| h.current());
         let outcome = match r {
-            Ok(v) if task.detached.get() => match panic::catch_unwind(AssertUnwindSafe(move || drop(v))) {
-                Ok(()) => Ok(Box::new(()) as Box<dyn Any>),
-                Err(payload) => Err(failure(payload)),
-            },
+            Ok(v) if task.detached.get() && !task.linked() => {
+                match panic::catch_unwind(AssertUnwindSafe(move || drop(v))) {
+                    Ok(()) => Ok(Box::new(()) as Box<dyn Any>),
+                    Err(payload) => Err(failure(payload)),
+                }
+            }
             Ok(v) => Ok(Box::new(v) as Box<dyn Any>),
             Err(payload) => {
                 hub::with(|h| crate::unwind::end(h, &task));

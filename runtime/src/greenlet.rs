@@ -168,6 +168,7 @@ impl<T: 'static> Greenlet<T> {
     /// ```
     pub fn get(self) -> Result<T, GreenletError> {
         self.join();
+        crate::link::wait_for(&self.task); // its links read the outcome first
         let outcome = self.task.outcome.borrow_mut().take();
         match outcome {
             Some(Ok(value)) => match value.downcast::<T>() {
@@ -197,6 +198,91 @@ impl<T: 'static> Greenlet<T> {
         }
     }
 
+    /// Runs `f` in a new greenlet once this greenlet has ended, whatever its outcome
+    /// (gevent's `link`); links run in the order they were made. Linking a finished
+    /// greenlet schedules `f` at once.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// let log = Rc::new(RefCell::new(Vec::new()));
+    /// let g = greenhub_runtime::spawn(|| 1);
+    /// for n in [1, 2] {
+    ///     let l = log.clone();
+    ///     g.link(move || l.borrow_mut().push(n));
+    /// }
+    /// assert_eq!(g.get(), Ok(1)); // waits for the links too
+    /// assert_eq!(*log.borrow(), [1, 2]);
+    /// ```
+    pub fn link(&self, f: impl FnOnce() + 'static) -> crate::LinkId {
+        crate::link::add(&self.task, Box::new(move |_| f()))
+    }
+
+    /// Like [`Greenlet::link`], but only if the greenlet finished with a value, which
+    /// `f` gets (gevent's `link_value`).
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// let seen = Rc::new(Cell::new(0));
+    /// let s = seen.clone();
+    /// let g = greenhub_runtime::spawn(|| 21);
+    /// g.link_value(move |v: &i32| s.set(v * 2));
+    /// g.join();
+    /// greenhub_runtime::run(); // the link's greenlet runs
+    /// assert_eq!(seen.get(), 42);
+    /// ```
+    pub fn link_value(&self, f: impl FnOnce(&T) + 'static) -> crate::LinkId {
+        crate::link::add(
+            &self.task,
+            Box::new(move |task| {
+                if let Some(Ok(v)) = &*task.outcome.borrow() {
+                    if let Some(v) = v.downcast_ref::<T>() {
+                        f(v);
+                    }
+                }
+            }),
+        )
+    }
+
+    /// Like [`Greenlet::link`], but only if the greenlet panicked or was killed; `f`
+    /// gets the error (gevent's `link_exception`).
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// let seen = Rc::new(RefCell::new(None));
+    /// let s = seen.clone();
+    /// let g = greenhub_runtime::spawn(|| greenhub_runtime::sleep(std::time::Duration::from_secs(60)));
+    /// g.link_exception(move |e| *s.borrow_mut() = Some(e.clone()));
+    /// g.kill();
+    /// greenhub_runtime::run();
+    /// assert_eq!(*seen.borrow(), Some(greenhub_runtime::GreenletError::Killed));
+    /// ```
+    pub fn link_exception(&self, f: impl FnOnce(&GreenletError) + 'static) -> crate::LinkId {
+        crate::link::add(
+            &self.task,
+            Box::new(move |task| {
+                if let Some(Err(e)) = &*task.outcome.borrow() {
+                    f(e);
+                }
+            }),
+        )
+    }
+
+    /// Removes a link that has not run yet (gevent's `unlink`).
+    ///
+    /// ```
+    /// let g = greenhub_runtime::spawn(|| ());
+    /// let id = g.link(|| unreachable!("unlinked"));
+    /// g.unlink(id);
+    /// g.join();
+    /// greenhub_runtime::run();
+    /// ```
+    pub fn unlink(&self, id: crate::LinkId) {
+        crate::link::remove(&self.task, id);
+    }
+
     /// The error, once the greenlet has panicked or been killed (does not wait).
     ///
     /// ```
@@ -217,7 +303,10 @@ impl<T> Drop for Greenlet<T> {
     /// is dropped with its handle, and a greenlet whose handle is gone drops its value
     /// as soon as it finishes (the task's memory itself may be reused by a later spawn).
     fn drop(&mut self) {
-        if self.task.state.get() == State::Done {
+        if self.task.linked() {
+            // Its links still read the outcome: it drops with the task.
+            self.task.detached.set(true);
+        } else if self.task.state.get() == State::Done {
             let outcome = self.task.outcome.borrow_mut().take();
             drop(outcome);
         } else {

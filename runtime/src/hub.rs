@@ -536,7 +536,7 @@ impl Hub {
         task.wait.set(Wait::Nothing);
         task.cancel.set(Cancel::NONE);
         unwind::reset(self, task);
-        if task.detached.get() {
+        if task.detached.get() && !task.linked() {
             drop(outcome); // its handle is gone: nobody can read it
         } else {
             *task.outcome.borrow_mut() = Some(outcome);
@@ -550,6 +550,7 @@ impl Hub {
             removed
         };
         task.joiners.wake_all(self);
+        crate::link::fire(task);
         if self.live_count() <= 1 {
             self.idle.wake_all(self);
         }

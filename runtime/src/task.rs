@@ -176,6 +176,8 @@ pub(crate) struct Task {
     pub(crate) start_timer: Cell<Option<TimerKey>>,
     /// The raw greenlet running on this task's stack, if any (see `raw::Greenlet`).
     pub(crate) raw_current: RefCell<Option<Rc<dyn Any>>>,
+    /// Links (`Greenlet::link*`), allocated on first use.
+    links: std::cell::OnceCell<Box<crate::link::Links>>,
 }
 
 impl Task {
@@ -201,7 +203,28 @@ impl Task {
             stack_size,
             start_timer: Cell::new(None),
             raw_current: RefCell::new(None),
+            links: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The task's links, allocated now if it had none.
+    pub(crate) fn links(&self) -> &crate::link::Links {
+        self.links.get_or_init(Default::default)
+    }
+
+    /// The task's links, if it ever had any.
+    pub(crate) fn links_if_any(&self) -> Option<&crate::link::Links> {
+        self.links.get().map(|b| &**b)
+    }
+
+    /// Whether the task has finished.
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.get() == State::Done
+    }
+
+    /// Whether the task's outcome must stay for its links.
+    pub(crate) fn linked(&self) -> bool {
+        self.links_if_any().is_some_and(|l| l.in_use())
     }
 
     /// Whether this is greenlet zero (the thread's own stack).
