@@ -403,3 +403,44 @@ fn links_run_after_the_end_in_link_order() {
     greenhub::run();
     assert_eq!(common::joined(&log3), "v");
 }
+
+// gevent/tests/test__iwait.py, test_noiter / test_iwait_partial (with events and greenlets
+// instead of semaphores, which are not Waitable here): completion order, partial
+// consumption leaves nothing registered, timeouts.
+#[test]
+fn wait_and_iwait_in_completion_order() {
+    use greenhub::{iwait, wait, Waitable};
+    let e1 = Rc::new(Event::new());
+    let e2 = Event::new();
+    let setter = {
+        let e1 = e1.clone();
+        spawn(move || e1.set())
+    };
+    let objs: [&dyn Waitable; 2] = [&*e1, &e2];
+    assert_eq!(iwait(&objs, None).next(), Some(0));
+    assert_eq!(wait(&objs, None, Some(Duration::from_millis(5))), [0], "e2 never set");
+    setter.join();
+    // Greenlets and an AsyncResult together.
+    let ar = Rc::new(greenhub::sync::AsyncResult::new());
+    let a2 = ar.clone();
+    let slow = spawn(|| sleep(Duration::from_millis(20)));
+    let fast = spawn(move || {
+        sleep(Duration::from_millis(2));
+        a2.set(1u8);
+    });
+    let all: [&dyn Waitable; 3] = [&slow, &*ar, &fast];
+    // `fast` delivers the result and then ends: both ready at the same wake-up, by index.
+    assert_eq!(wait(&all, None, None), [1, 2, 0]);
+    // Partially consumed: nothing stays registered (the event can be waited on normally).
+    let e3 = Rc::new(Event::new());
+    let e4 = Event::new();
+    let e3b = e3.clone();
+    let _s = spawn(move || e3b.set());
+    let objs: [&dyn Waitable; 2] = [&*e3, &e4];
+    let mut it = iwait(&objs, Some(Duration::from_millis(50)));
+    assert_eq!(it.next(), Some(0));
+    drop(it);
+    e4.set();
+    e4.wait();
+    assert!(e3.is_set() && e4.is_set());
+}

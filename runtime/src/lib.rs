@@ -47,6 +47,7 @@ pub mod threadpool;
 mod timeout;
 mod timer;
 mod unwind;
+mod wait;
 
 pub use builder::{spawn, spawn_later, Builder};
 pub use error::{GreenletError, TimedOut};
@@ -59,6 +60,7 @@ pub use reactor::{deregister, retry_fd, wait_fd, wait_readable, wait_writable, I
 pub use sleep::{sleep, yield_now};
 pub use stack::{guard_method as stack_guard_method, stack_slabs, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use timeout::with_timeout;
+pub use wait::{iwait, wait, Iwait, WaitSlot, Waitable};
 
 use std::time::{Duration, Instant};
 

@@ -85,6 +85,11 @@ impl<T: Clone, E: Clone + fmt::Debug> AsyncResult<T, E> {
         hub::with(|h| self.waiters.wake_all(h));
     }
 
+    /// The waiters' queue (for `wait`/`iwait`).
+    pub(crate) fn wait_queue(&self) -> &WaitQueue {
+        &self.waiters
+    }
+
     /// Whether a value or error has been delivered.
     ///
     /// ```

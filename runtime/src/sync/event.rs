@@ -101,6 +101,16 @@ impl Event {
         self.wait_until(Instant::now().checked_add(timeout))
     }
 
+    /// The waiters' queue (for `wait`/`iwait`).
+    pub(crate) fn wait_queue(&self) -> &WaitQueue {
+        &self.waiters
+    }
+
+    /// A waiter that `set` woke has seen it (for `wait`/`iwait`).
+    pub(crate) fn seen_wake(&self) {
+        self.notifying.set(self.notifying.get().saturating_sub(1));
+    }
+
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
         if self.flag.get() {
             if self.notifying.get() > 0 {
