@@ -444,3 +444,46 @@ fn wait_and_iwait_in_completion_order() {
     e4.wait();
     assert!(e3.is_set() && e4.is_set());
 }
+
+greenhub::greenlet_local! {
+    static SLOT: RefCell<Vec<&'static str>> = RefCell::new(Vec::new());
+    static DROPS: DropNote = DropNote(Cell::new(None));
+}
+
+/// Notes into a log when a greenlet's local is dropped.
+struct DropNote(Cell<Option<common::Log>>);
+impl Drop for DropNote {
+    fn drop(&mut self) {
+        if let Some(l) = self.0.take() {
+            sleep(Duration::from_millis(1)); // may wait: it drops inside its greenlet
+            common::push(&l, "dropped");
+        }
+    }
+}
+
+// gevent/tests/test__local.py (test_local_basic, test_local_dicts_for_greenlets,
+// test_local_with_abc-free parts): each greenlet sees its own value, initialised lazily;
+// values die with their greenlet.
+#[test]
+fn greenlet_locals_are_per_greenlet_and_die_with_it() {
+    let log = common::log();
+    let gs: Vec<_> = ["a", "b"]
+        .into_iter()
+        .map(|name| {
+            let l = log.clone();
+            spawn(move || {
+                DROPS.with(|d| d.0.set(Some(l)));
+                SLOT.with(|s| s.borrow_mut().push(name));
+                yield_now(); // the other one runs in between
+                SLOT.with(|s| s.borrow().clone())
+            })
+        })
+        .collect();
+    let got: Vec<_> = gs.into_iter().map(|g| g.get().unwrap()).collect();
+    assert_eq!(got, [vec!["a"], vec!["b"]]);
+    assert_eq!(common::joined(&log), "dropped dropped");
+    // The thread's own stack has its own value too.
+    SLOT.with(|s| s.borrow_mut().push("main"));
+    assert_eq!(spawn(|| SLOT.with(|s| s.borrow().len())).get(), Ok(0));
+    assert_eq!(SLOT.with(|s| s.borrow().clone()), ["main"]);
+}

@@ -182,6 +182,11 @@ where
     move || {
         let r = panic::catch_unwind(AssertUnwindSafe(f));
         let task = hub::with(|h| h.current());
+        // Its greenlet-locals drop here, in the greenlet (a Drop may wait; a panic is
+        // caught and dropped).
+        if let Some(locals) = task.take_locals() {
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(locals)));
+        }
         let outcome = match r {
             Ok(v) if task.detached.get() && !task.linked() => {
                 match panic::catch_unwind(AssertUnwindSafe(move || drop(v))) {

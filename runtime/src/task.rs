@@ -178,6 +178,8 @@ pub(crate) struct Task {
     pub(crate) raw_current: RefCell<Option<Rc<dyn Any>>>,
     /// Links (`Greenlet::link*`), allocated on first use.
     links: std::cell::OnceCell<Box<crate::link::Links>>,
+    /// Greenlet-local values (`greenlet_local!`), allocated on first use.
+    locals: std::cell::OnceCell<Box<crate::local::Locals>>,
 }
 
 impl Task {
@@ -204,12 +206,23 @@ impl Task {
             start_timer: Cell::new(None),
             raw_current: RefCell::new(None),
             links: std::cell::OnceCell::new(),
+            locals: std::cell::OnceCell::new(),
         }
     }
 
     /// The task's links, allocated now if it had none.
     pub(crate) fn links(&self) -> &crate::link::Links {
         self.links.get_or_init(Default::default)
+    }
+
+    /// The task's greenlet-local values, allocated now if it had none.
+    pub(crate) fn locals(&self) -> &crate::local::Locals {
+        self.locals.get_or_init(Default::default)
+    }
+
+    /// Takes the task's greenlet-local values out (to drop them).
+    pub(crate) fn take_locals(&self) -> Option<std::collections::HashMap<usize, Rc<dyn Any>>> {
+        self.locals.get().map(|l| l.take())
     }
 
     /// The task's links, if it ever had any.
