@@ -487,3 +487,34 @@ fn greenlet_locals_are_per_greenlet_and_die_with_it() {
     assert_eq!(spawn(|| SLOT.with(|s| s.borrow().len())).get(), Ok(0));
     assert_eq!(SLOT.with(|s| s.borrow().clone()), ["main"]);
 }
+
+// gevent/tests/test__threadpool.py (TestPool: test_apply/test_map/test_join basics): a
+// sized pool runs jobs on its threads while the caller's greenlets keep running.
+#[test]
+fn a_sized_thread_pool_runs_jobs_while_greenlets_run() {
+    use greenhub::threadpool::ThreadPool;
+    let pool = ThreadPool::new(2);
+    let ticks = Rc::new(Cell::new(0));
+    let t2 = ticks.clone();
+    let ticker = spawn(move || loop {
+        t2.set(t2.get() + 1);
+        sleep(Duration::from_millis(1));
+    });
+    let job = pool.spawn(|| {
+        std::thread::sleep(Duration::from_millis(30)); // really blocks its own thread
+        "done"
+    });
+    assert_eq!(job.get(), Ok("done"));
+    assert!(ticks.get() >= 5, "the hub ran while the job blocked: {}", ticks.get());
+    assert_eq!(pool.map(0..10u32, |x| x * x), (0..10u32).map(|x| x * x).collect::<Vec<_>>());
+    let names: Vec<_> = (0..4).map(|_| pool.spawn(|| std::thread::current().name().unwrap().to_string())).collect();
+    pool.join();
+    let mut names: Vec<String> = names.into_iter().map(|j| j.get().unwrap()).collect();
+    names.sort();
+    names.dedup();
+    assert!(names.iter().all(|n| n.starts_with("greenhub-pool-")) && names.len() <= 2, "{names:?}");
+    let bad = pool.spawn(|| -> u8 { panic!("in the pool") });
+    assert_eq!(bad.get(), Err(GreenletError::Panicked("in the pool".into())));
+    ticker.kill();
+    ticker.join();
+}

@@ -16,6 +16,9 @@ use crate::hub;
 use crate::remote::RemoteWaker;
 use crate::task::Wait;
 
+mod sized;
+pub use sized::{Job, ThreadPool};
+
 /// Default upper bound on worker threads.
 ///
 /// ```
@@ -29,10 +32,10 @@ pub const MAX_THREADS: usize = 512;
 /// ```
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Job = Box<dyn FnOnce() + Send>;
+type Work = Box<dyn FnOnce() + Send>;
 
 struct State {
-    jobs: VecDeque<Job>,
+    jobs: VecDeque<Work>,
     threads: usize,
     idle: usize,
 }
@@ -61,7 +64,7 @@ fn pool() -> &'static Arc<Pool> {
 
 impl Pool {
     /// Queues `job`; gives it back if no worker exists and none could be started.
-    fn submit(self: &Arc<Pool>, job: Job) -> Result<(), Job> {
+    fn submit(self: &Arc<Pool>, job: Work) -> Result<(), Work> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if st.idle > st.jobs.len() || st.threads >= self.max {
             st.jobs.push_back(job);
@@ -183,7 +186,7 @@ where
     let done =
         Arc::new(Done { state: Mutex::new(DoneState { result: None, waker, blocked: false }), cond: Condvar::new() });
     let result = done.clone();
-    let job: Job = Box::new(move || {
+    let job: Work = Box::new(move || {
         let r = panic::catch_unwind(AssertUnwindSafe(f));
         result.store(r);
     });
