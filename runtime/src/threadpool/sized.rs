@@ -229,9 +229,11 @@ fn work(shared: &Shared) {
     }
 }
 
+/// The result once done, and the waker of a caller parked in `get`.
+type SlotState<T> = (Option<Result<T, GreenletError>>, Option<RemoteWaker>);
+
 struct Slot<T> {
-    /// The result once done, and the waker of a caller parked in `get`.
-    state: Mutex<(Option<Result<T, GreenletError>>, Option<RemoteWaker>)>,
+    state: Mutex<SlotState<T>>,
 }
 
 /// The handle of a [`ThreadPool`] job.
