@@ -15,5 +15,5 @@
 
 #[cfg(feature = "monkey")]
 pub use greenhub_io::monkey;
-pub use greenhub_io::{net, os, server, thread};
+pub use greenhub_io::{net, os, select, server, thread};
 pub use greenhub_runtime::*;

@@ -518,3 +518,35 @@ fn a_sized_thread_pool_runs_jobs_while_greenlets_run() {
     ticker.kill();
     ticker.join();
 }
+
+// gevent/tests/test__select.py (test_select_many_sockets / timeout basics): select
+// returns the ready fds, waits cooperatively, and times out empty.
+#[test]
+fn select_waits_for_the_first_ready_fd() {
+    use std::os::fd::AsRawFd;
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (c, d) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (fa, fc) = (a.as_raw_fd(), c.as_raw_fd());
+    let t = Instant::now();
+    assert_eq!(greenhub::select::select(&[fa, fc], &[], Some(Duration::from_millis(10))).unwrap(), (vec![], vec![]));
+    assert!(t.elapsed() >= Duration::from_millis(9));
+    let writer = spawn(move || {
+        sleep(Duration::from_millis(5));
+        (&d).write_all(b"!").unwrap();
+        (b, d)
+    });
+    let ticks = Rc::new(Cell::new(0));
+    let t2 = ticks.clone();
+    let _ticker = spawn(move || loop {
+        t2.set(t2.get() + 1);
+        sleep(Duration::from_millis(1));
+    });
+    let (r, w) = greenhub::select::select(&[fa, fc], &[], None).unwrap();
+    assert_eq!((r, w), (vec![fc], vec![]));
+    assert!(ticks.get() >= 2, "other greenlets ran while select waited");
+    let e = greenhub::select::select(&[9999], &[], None).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EBADF));
+    greenhub::deregister(fa);
+    greenhub::deregister(fc);
+    drop((a, c, writer.get()));
+}

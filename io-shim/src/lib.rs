@@ -38,5 +38,6 @@ mod fd;
 pub mod monkey;
 pub mod net;
 pub mod os;
+pub mod select;
 pub mod server;
 pub mod thread;

@@ -58,7 +58,7 @@ pub use join::{joinall, joinall_timeout, killall, Join};
 pub use link::LinkId;
 pub use local::GreenletLocal;
 pub use monitor::{max_blocking, set_max_blocking};
-pub use reactor::{deregister, retry_fd, wait_fd, wait_readable, wait_writable, Interest, Registration};
+pub use reactor::{deregister, retry_fd, wait_any, wait_fd, wait_readable, wait_writable, Interest, Registration};
 pub use sleep::{sleep, yield_now};
 pub use stack::{guard_method as stack_guard_method, stack_slabs, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use timeout::with_timeout;

@@ -265,44 +265,66 @@ impl Reactor {
 
     /// Parks the current task until `slot`'s next event for `interest`.
     fn wait(&self, hub: &Hub, slot: u32, gen: u32, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
-        let fd = {
-            let t = self.table.borrow();
-            match t.entries.get(slot as usize) {
-                Some(Some(e)) if e.gen == gen => e.fd,
-                _ => return Err(gone()),
-            }
-        };
-        if let Some(d) = deadline {
-            if Instant::now() >= d {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(io::ErrorKind::TimedOut.into());
         }
         let token = hub.token();
-        let task = token.task.clone();
-        {
-            let mut t = self.table.borrow_mut();
-            let e = t.entries[slot as usize].as_mut().expect("checked above");
-            if interest.is_readable() {
-                e.readers.push(token.clone());
-            }
-            if interest.is_writable() {
-                e.writers.push(token.clone());
-            }
-        }
-        hub.io_waiters.set(hub.io_waiters.get() + 1);
-        let waiting = IoWait { reactor: self, hub, slot, gen, task };
+        let (waiting, fd) = self.add_waiter(hub, slot, gen, interest, &token)?;
         let _timer = TimerGuard::wake_at(hub, deadline, &token);
         drop(token);
         hub.park(Wait::Io { fd, interest, deadline });
-        // Inside `ffi::no_unwind`, a kill or expiry ends the wait (and refuses every
-        // later one) without unwinding: report it, so that a retry loop stops.
-        if let Some(i) = crate::ffi::pending(&waiting.task) {
-            return Err(i.into());
+        waited(&waiting.task)
+    }
+
+    /// Parks the current task until the next event of any of `entries` for its
+    /// interest (see [`wait_any`]).
+    fn wait_all(&self, hub: &Hub, entries: &[(u32, u32, Interest)], deadline: Option<Instant>) -> io::Result<()> {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(io::ErrorKind::TimedOut.into());
         }
-        match waiting.task.woken.get() {
-            Wake::Timer => Err(io::ErrorKind::TimedOut.into()),
-            _ => Ok(()),
+        let token = hub.token();
+        let mut waits = Vec::with_capacity(entries.len());
+        let mut first = (-1, Interest::READABLE);
+        for &(slot, gen, interest) in entries {
+            let (waiting, fd) = self.add_waiter(hub, slot, gen, interest, &token)?;
+            if waits.is_empty() {
+                first = (fd, interest);
+            }
+            waits.push(waiting);
         }
+        let _timer = TimerGuard::wake_at(hub, deadline, &token);
+        let task = token.task.clone();
+        drop(token);
+        hub.park(Wait::Io { fd: first.0, interest: first.1, deadline });
+        drop(waits);
+        waited(&task)
+    }
+
+    /// Registers `token` as a waiter of entry `slot` for `interest`; the guard withdraws
+    /// it. Also gives the entry's fd.
+    fn add_waiter<'a>(
+        &'a self,
+        hub: &'a Hub,
+        slot: u32,
+        gen: u32,
+        interest: Interest,
+        token: &Token,
+    ) -> io::Result<(IoWait<'a>, RawFd)> {
+        let mut t = self.table.borrow_mut();
+        let e = match t.entries.get_mut(slot as usize) {
+            Some(Some(e)) if e.gen == gen => e,
+            _ => return Err(gone()),
+        };
+        if interest.is_readable() {
+            e.readers.push(token.clone());
+        }
+        if interest.is_writable() {
+            e.writers.push(token.clone());
+        }
+        let fd = e.fd;
+        drop(t);
+        hub.io_waiters.set(hub.io_waiters.get() + 1);
+        Ok((IoWait { reactor: self, hub, slot, gen, task: token.task.clone() }, fd))
     }
 
     /// The retry loop (see [`Registration::retry`]) on entry `slot`.
@@ -384,6 +406,19 @@ impl Reactor {
     }
 }
 
+/// How a wait of `task` ended: woken by an event (`Ok`), its deadline (`TimedOut`), or,
+/// inside `ffi::no_unwind`, a kill or expiry that could not be thrown (reported, so that
+/// a retry loop stops).
+fn waited(task: &Task) -> io::Result<()> {
+    if let Some(i) = crate::ffi::pending(task) {
+        return Err(i.into());
+    }
+    match task.woken.get() {
+        Wake::Timer => Err(io::ErrorKind::TimedOut.into()),
+        _ => Ok(()),
+    }
+}
+
 fn gone() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "the fd is no longer registered with this hub (closed elsewhere?)")
 }
@@ -429,6 +464,33 @@ pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
         let reactor = hub.reactor()?;
         let (slot, gen) = reactor.lookup(hub, fd, false)?;
         reactor.wait(hub, slot, gen, interest, deadline)
+    })
+}
+
+/// Parks until any of `fds` may be ready for its interest, or until `deadline` (then
+/// `Err` of kind `TimedOut`): one wait over several fds, each registered on first use as
+/// [`wait_readable`] does (Python's `select`, gevent's `wait_read` over many). Check the
+/// fds first (a zero-timeout `poll(2)`): readiness that is already there is reported
+/// only by edges that already happened.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use greenhub_runtime::{wait_any, Interest};
+/// let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// a.set_nonblocking(true).unwrap();
+/// let w = greenhub_runtime::spawn(move || { std::io::Write::write_all(&mut &b, b"x").unwrap(); b });
+/// wait_any(&[(a.as_raw_fd(), Interest::READABLE)], None).unwrap();
+/// greenhub_runtime::deregister(a.as_raw_fd());
+/// drop(w.get());
+/// ```
+pub fn wait_any(fds: &[(RawFd, Interest)], deadline: Option<Instant>) -> io::Result<()> {
+    hub::with(|hub| {
+        let reactor = hub.reactor()?;
+        let entries = fds
+            .iter()
+            .map(|&(fd, interest)| reactor.lookup(hub, fd, false).map(|(slot, gen)| (slot, gen, interest)))
+            .collect::<io::Result<Vec<_>>>()?;
+        reactor.wait_all(hub, &entries, deadline)
     })
 }
 
