@@ -550,3 +550,34 @@ fn select_waits_for_the_first_ready_fd() {
     greenhub::deregister(fc);
     drop((a, c, writer.get()));
 }
+
+// gevent/tests/test__server.py (TestDatagramServer basics): a handler greenlet per
+// datagram answers through the socket; a slow handler does not hold up the others;
+// stop closes the socket.
+#[test]
+fn datagram_server_answers_each_datagram_in_its_own_greenlet() {
+    use greenhub::net::UdpSocket;
+    use greenhub::server::DatagramServer;
+    let server = DatagramServer::bind("127.0.0.1:0", |data: &[u8], peer, sock: &UdpSocket| {
+        if data == b"slow" {
+            sleep(Duration::from_millis(50));
+        }
+        let _ = sock.send_to(&[b"re:", data].concat(), peer);
+    })
+    .unwrap()
+    .start()
+    .unwrap();
+    let addr = server.local_addr();
+    let slow = UdpSocket::bind("127.0.0.1:0").unwrap();
+    slow.send_to(b"slow", addr).unwrap();
+    let fast = UdpSocket::bind("127.0.0.1:0").unwrap();
+    fast.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    fast.send_to(b"fast", addr).unwrap();
+    let mut buf = [0u8; 32];
+    let (n, from) = fast.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (&b"re:fast"[..], addr));
+    let (n, _) = slow.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"re:slow");
+    server.stop(Duration::from_secs(1));
+    assert_eq!(server.connections(), 0);
+}

@@ -1,5 +1,9 @@
-//! `StreamServer`: a TCP server running a handler greenlet per connection
-//! (gevent.server.StreamServer).
+//! Servers: `StreamServer`, a TCP server running a handler greenlet per connection
+//! (gevent.server.StreamServer), and [`DatagramServer`], one per datagram
+//! (gevent.server.DatagramServer); both stop through a [`ServerHandle`].
+
+mod datagram;
+pub use datagram::DatagramServer;
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -58,13 +62,21 @@ impl<H> fmt::Debug for StreamServer<H> {
 }
 
 #[derive(Clone)]
-enum Conns {
+pub(crate) enum Conns {
     Limited(Pool),
     Unlimited(Group),
 }
 
 impl Conns {
-    fn pool(&self) -> &Pool {
+    /// At most `max` handlers at once, or any number.
+    pub(crate) fn new(max: Option<usize>) -> Conns {
+        match max {
+            Some(n) => Conns::Limited(Pool::new(n)),
+            None => Conns::Unlimited(Group::new()),
+        }
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
         match self {
             Conns::Limited(p) => p,
             Conns::Unlimited(g) => g,
@@ -127,10 +139,7 @@ where
     }
 
     fn conns(&self) -> Conns {
-        match self.max_connections {
-            Some(n) => Conns::Limited(Pool::new(n)),
-            None => Conns::Unlimited(Group::new()),
-        }
+        Conns::new(self.max_connections)
     }
 
     /// Accepts connections in the calling greenlet until a fatal accept error.
@@ -165,13 +174,7 @@ where
         let acceptor = greenhub_runtime::Builder::new()
             .name(format!("StreamServer {addr}"))
             .spawn(move || accept_loop(&listener, &pool, &handler));
-        Ok(ServerHandle {
-            addr,
-            listener: RefCell::new(Some(self.listener)),
-            acceptor: RefCell::new(Some(acceptor)),
-            conns,
-            stopped: Cell::new(false),
-        })
+        Ok(ServerHandle::new(addr, Box::new(self.listener), acceptor, conns))
     }
 }
 
@@ -226,7 +229,8 @@ fn is_transient(e: &io::Error) -> bool {
 /// ```
 pub struct ServerHandle {
     addr: SocketAddr,
-    listener: RefCell<Option<TcpListener>>,
+    /// The listening socket (closed by dropping it).
+    listener: RefCell<Option<Box<dyn std::any::Any>>>,
     acceptor: RefCell<Option<Greenlet<io::Result<()>>>>,
     conns: Conns,
     stopped: Cell<bool>,
@@ -243,6 +247,22 @@ impl fmt::Debug for ServerHandle {
 }
 
 impl ServerHandle {
+    /// The handle of a server whose loop runs in `acceptor` on `socket`.
+    pub(crate) fn new(
+        addr: SocketAddr,
+        socket: Box<dyn std::any::Any>,
+        acceptor: Greenlet<io::Result<()>>,
+        conns: Conns,
+    ) -> ServerHandle {
+        ServerHandle {
+            addr,
+            listener: RefCell::new(Some(socket)),
+            acceptor: RefCell::new(Some(acceptor)),
+            conns,
+            stopped: Cell::new(false),
+        }
+    }
+
     /// The address the server listens on.
     ///
     /// ```
