@@ -272,3 +272,60 @@ fn child_std_socket_closed_on_another_thread() {
 fn a_std_socket_closed_on_another_thread_leaves_no_stale_registration() {
     child("child_std_socket_closed_on_another_thread", T).assert_ok();
 }
+
+#[test]
+fn child_selective_patching() {
+    if !is_child() {
+        return;
+    }
+    // Only sleeps: std::thread::sleep cooperates, sockets stay plain libc sockets.
+    greenhub::monkey::patch_time();
+    assert!(greenhub::monkey::is_time_patched() && !greenhub::monkey::is_socket_patched());
+    assert!(!greenhub::monkey::is_patched());
+    let t = Instant::now();
+    let gs: Vec<_> = (0..10).map(|_| spawn(|| std::thread::sleep(Duration::from_millis(50)))).collect();
+    greenhub::joinall(&gs);
+    assert!(t.elapsed() < Duration::from_millis(400), "{:?}", t.elapsed());
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // A socket of an unpatched part is blocking as std made it (no O_NONBLOCK added).
+    // SAFETY: F_GETFL on our own open socket.
+    let fl = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&u), libc::F_GETFL) };
+    assert_eq!(fl & libc::O_NONBLOCK, 0);
+    // select through the hub.
+    greenhub::monkey::patch_select();
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fa = std::os::fd::AsRawFd::as_raw_fd(&a);
+    let writer = spawn(move || {
+        greenhub::sleep(Duration::from_millis(10));
+        (&b).write_all(b"s").unwrap();
+        b
+    });
+    let ticks = std::rc::Rc::new(std::cell::Cell::new(0));
+    let tk = ticks.clone();
+    let _ticker = spawn(move || loop {
+        tk.set(tk.get() + 1);
+        greenhub::sleep(Duration::from_millis(1));
+    });
+    let g = spawn(move || {
+        // SAFETY: an fd_set we own, zeroed then filled with one open fd.
+        unsafe {
+            let mut set: libc::fd_set = std::mem::zeroed();
+            libc::FD_ZERO(&mut set);
+            libc::FD_SET(fa, &mut set);
+            let mut tv = libc::timeval { tv_sec: 5, tv_usec: 0 };
+            let n = libc::select(fa + 1, &mut set, std::ptr::null_mut(), std::ptr::null_mut(), &mut tv);
+            (n, libc::FD_ISSET(fa, &set))
+        }
+    });
+    let t = Instant::now();
+    assert_eq!(g.get(), Ok((1, true)));
+    assert!(t.elapsed() < Duration::from_secs(2));
+    assert!(ticks.get() >= 3, "other greenlets ran while select waited");
+    drop(writer.get());
+    println!("ok");
+}
+
+#[test]
+fn selective_patching_and_the_select_hook() {
+    child("child_selective_patching", T).assert_ok();
+}

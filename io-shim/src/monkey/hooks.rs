@@ -20,7 +20,10 @@ use greenhub_runtime::Interest;
 
 use libc::{msghdr, nfds_t, pollfd, size_t, sockaddr, socklen_t, ssize_t, timespec};
 
-use super::{flags, managed_blocking, patched, set_flags, slot, MANAGED, RCV_TIMEO_MS, SND_TIMEO_MS, USER_NONBLOCK};
+use super::{
+    flags, managed_blocking, part, patched, set_flags, slot, DNS, MANAGED, RCV_TIMEO_MS, SELECT, SND_TIMEO_MS, TIME,
+    USER_NONBLOCK,
+};
 
 fn errno() -> c_int {
     // SAFETY: __errno_location returns this thread's errno slot.
@@ -395,7 +398,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, fl: c_int) -> ss
 /// As libc's `poll`.
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
-    if !patched() || timeout == 0 || !can_park() {
+    if !part(SELECT) || timeout == 0 || !can_park() {
         // SAFETY: the caller's arguments.
         return unsafe { sys_poll(fds, n, timeout) };
     }
@@ -435,6 +438,137 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_
         }
         pause = (pause * 2).min(Duration::from_millis(20));
     }
+}
+
+/// Raw `pselect6(2)` (both Linux architectures have it; `select` itself is missing on
+/// aarch64), without a signal mask.
+unsafe fn sys_pselect(
+    n: c_int,
+    r: *mut libc::fd_set,
+    w: *mut libc::fd_set,
+    e: *mut libc::fd_set,
+    ts: *const timespec,
+) -> c_int {
+    sys!(libc::SYS_pselect6, n, r, w, e, ts, 0usize) as c_int
+}
+
+/// Whether `set` (may be null) has any of the first `n` fds.
+unsafe fn any_set(set: *const libc::fd_set, n: c_int) -> bool {
+    // SAFETY: a non-null set is a valid fd_set of the caller's.
+    !set.is_null() && (0..n).any(|fd| unsafe { libc::FD_ISSET(fd, set) })
+}
+
+/// `select`/`pselect` inside a greenlet: wait through the hub for the read and write
+/// sets, then let the kernel fill them in (a zero-timeout `pselect6`). Exception sets
+/// and signal masks go to the kernel unchanged.
+unsafe fn select_hook(
+    n: c_int,
+    r: *mut libc::fd_set,
+    w: *mut libc::fd_set,
+    e: *mut libc::fd_set,
+    timeout: Option<Duration>,
+    blocking: impl FnOnce() -> c_int,
+) -> c_int {
+    // SAFETY: e is null or the caller's valid fd_set (as r and w, below).
+    let exceptions = unsafe { any_set(e, n) };
+    if !part(SELECT) || timeout == Some(Duration::ZERO) || !can_park() || exceptions || n < 0 {
+        return blocking();
+    }
+    if let Some(i) = interrupted() {
+        return fail(i.errno()) as c_int;
+    }
+    let mut fds = Vec::new();
+    for fd in 0..n.min(libc::FD_SETSIZE as c_int) {
+        // SAFETY: r is null or the caller's valid fd_set.
+        if !r.is_null() && unsafe { libc::FD_ISSET(fd, r) } {
+            fds.push((fd, Interest::READABLE));
+        }
+        // SAFETY: w is null or the caller's valid fd_set.
+        if !w.is_null() && unsafe { libc::FD_ISSET(fd, w) } {
+            fds.push((fd, Interest::WRITABLE));
+        }
+    }
+    // SAFETY: r and w are null or the caller's valid fd_sets; copies of them, to ask
+    // the kernel again after each wait.
+    let (r0, w0) = unsafe { ((!r.is_null()).then(|| *r), (!w.is_null()).then(|| *w)) };
+    let zero = timespec { tv_sec: 0, tv_nsec: 0 };
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    loop {
+        // SAFETY: the caller's sets (or null); a zero timeout never blocks.
+        let got = unsafe { sys_pselect(n, r, w, e, &zero) };
+        if got != 0 {
+            return got;
+        }
+        match no_unwind(|| greenhub_runtime::wait_any(&fds, deadline)) {
+            Err(i) => return fail(i.errno()) as c_int,
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if e.kind() == io::ErrorKind::TimedOut && e.raw_os_error().is_none() => return 0,
+            Ok(Err(_)) => return blocking(), // an fd epoll refuses: the kernel waits
+        }
+        // SAFETY: the caller's valid sets, restored to what the caller asked about.
+        unsafe {
+            if let Some(r0) = r0 {
+                *r = r0;
+            }
+            if let Some(w0) = w0 {
+                *w = w0;
+            }
+        }
+    }
+}
+
+/// Interposed `select(2)`: inside a greenlet it waits through the hub (`patch_select`).
+///
+/// # Safety
+/// As libc's `select`.
+#[no_mangle]
+pub unsafe extern "C" fn select(
+    n: c_int,
+    r: *mut libc::fd_set,
+    w: *mut libc::fd_set,
+    e: *mut libc::fd_set,
+    tv: *mut libc::timeval,
+) -> c_int {
+    // SAFETY: tv is null or the caller's valid timeval.
+    let timeout = (!tv.is_null()).then(|| unsafe {
+        Duration::from_secs((*tv).tv_sec.max(0) as u64) + Duration::from_micros((*tv).tv_usec.clamp(0, 999_999) as u64)
+    });
+    let blocking = || {
+        let ts = timeout.map(|t| timespec { tv_sec: t.as_secs() as libc::time_t, tv_nsec: t.subsec_nanos() as _ });
+        // SAFETY: the caller's sets; a timespec we built, or null for no limit.
+        unsafe { sys_pselect(n, r, w, e, ts.as_ref().map_or(std::ptr::null(), |t| t as *const timespec)) }
+    };
+    // SAFETY: the caller's arguments.
+    unsafe { select_hook(n, r, w, e, timeout, blocking) }
+}
+
+/// Interposed `pselect(2)`: like `select`; with a signal mask it goes to the kernel.
+///
+/// # Safety
+/// As libc's `pselect`.
+#[no_mangle]
+pub unsafe extern "C" fn pselect(
+    n: c_int,
+    r: *mut libc::fd_set,
+    w: *mut libc::fd_set,
+    e: *mut libc::fd_set,
+    ts: *const timespec,
+    mask: *const libc::sigset_t,
+) -> c_int {
+    if !mask.is_null() {
+        // The kernel's pselect6 takes {mask, size} as its sixth argument.
+        let m: [usize; 2] = [mask as usize, 8];
+        return sys!(libc::SYS_pselect6, n, r, w, e, ts, m.as_ptr()) as c_int;
+    }
+    // SAFETY: ts is null or the caller's valid timespec.
+    let timeout = (!ts.is_null()).then(|| unsafe { duration(&*ts) });
+    // SAFETY: the caller's arguments.
+    let blocking = || unsafe { sys_pselect(n, r, w, e, ts) };
+    let Some(timeout) = timeout.map_or(Some(None), |t| t.map(Some)) else {
+        return blocking(); // an invalid timespec: the kernel says EINVAL
+    };
+    // SAFETY: the caller's arguments.
+    unsafe { select_hook(n, r, w, e, timeout, blocking) }
 }
 
 /// Interposed `close(2)`: forgets the fd's state (and its hub registration).
@@ -585,8 +719,9 @@ pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *
 
 // ---- sleeping -----------------------------------------------------------------------
 
-fn cooperative() -> bool {
-    patched() && can_park()
+/// Sleeps are cooperative here.
+fn cooperative_sleep() -> bool {
+    part(TIME) && can_park()
 }
 
 fn duration(ts: &timespec) -> Option<Duration> {
@@ -600,7 +735,7 @@ fn duration(ts: &timespec) -> Option<Duration> {
 /// As libc's `nanosleep`.
 #[no_mangle]
 pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
-    if cooperative() && !req.is_null() {
+    if cooperative_sleep() && !req.is_null() {
         // SAFETY: non-null request from the caller.
         if let Some(d) = duration(unsafe { &*req }) {
             // Killed or timed out: return early (callers retry EINTR, so no error).
@@ -626,7 +761,7 @@ pub unsafe extern "C" fn clock_nanosleep(
     req: *const timespec,
     rem: *mut timespec,
 ) -> c_int {
-    if cooperative() && !req.is_null() {
+    if cooperative_sleep() && !req.is_null() {
         // SAFETY: non-null request from the caller.
         if let Some(mut d) = duration(unsafe { &*req }) {
             if fl & libc::TIMER_ABSTIME != 0 {
@@ -734,7 +869,7 @@ pub unsafe extern "C" fn getaddrinfo(
     res: *mut *mut libc::addrinfo,
 ) -> c_int {
     let Some(real) = real_getaddrinfo() else { return libc::EAI_SYSTEM };
-    if !cooperative() {
+    if !(part(DNS) && can_park()) {
         // SAFETY: the caller's arguments.
         return unsafe { real(node, service, hints, res) };
     }

@@ -25,10 +25,7 @@
 
 mod hooks;
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
-
-/// Set by [`patch_all`].
-static PATCHED: AtomicBool = AtomicBool::new(false);
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 /// Fds tracked (sockets with a higher number behave like plain libc sockets).
 pub(crate) const MAX_FD: usize = 65536;
@@ -42,7 +39,16 @@ static FLAGS: [AtomicU8; MAX_FD] = [const { AtomicU8::new(0) }; MAX_FD];
 static RCV_TIMEO_MS: [AtomicU32; MAX_FD] = [const { AtomicU32::new(0) }; MAX_FD];
 static SND_TIMEO_MS: [AtomicU32; MAX_FD] = [const { AtomicU32::new(0) }; MAX_FD];
 
-/// Turns the hooks on for the rest of the process (idempotent).
+/// The parts patched so far (bits below); hooks of a part behave like libc until it is.
+static PATCHED: AtomicU8 = AtomicU8::new(0);
+const SOCKET: u8 = 1;
+const TIME: u8 = 2;
+const DNS: u8 = 4;
+const SELECT: u8 = 8;
+const ALL: u8 = SOCKET | TIME | DNS | SELECT;
+
+/// Turns every hook on for the rest of the process (idempotent): [`patch_socket`],
+/// [`patch_time`], [`patch_dns`] and [`patch_select`].
 ///
 /// ```
 /// greenhub_io::monkey::patch_all();
@@ -56,21 +62,107 @@ static SND_TIMEO_MS: [AtomicU32; MAX_FD] = [const { AtomicU32::new(0) }; MAX_FD]
 /// assert!(t.elapsed() < std::time::Duration::from_millis(400));
 /// ```
 pub fn patch_all() {
-    PATCHED.store(true, Ordering::SeqCst);
+    PATCHED.fetch_or(ALL, Ordering::SeqCst);
 }
 
-/// Whether [`patch_all`] has been called.
+/// Sockets: `socket`, `connect`, `accept`, reads and writes, `close`, `dup`, `fcntl`,
+/// `ioctl(FIONBIO)`, `SO_RCVTIMEO`/`SO_SNDTIMEO` (gevent's `patch_socket`). Only sockets
+/// created after this call are cooperative.
+///
+/// ```
+/// greenhub_io::monkey::patch_socket();
+/// assert!(greenhub_io::monkey::is_socket_patched());
+/// ```
+pub fn patch_socket() {
+    PATCHED.fetch_or(SOCKET, Ordering::SeqCst);
+}
+
+/// Sleeps: `nanosleep` (`std::thread::sleep`), `clock_nanosleep`, `usleep`, `sleep`
+/// (gevent's `patch_time`).
+///
+/// ```
+/// greenhub_io::monkey::patch_time();
+/// assert!(greenhub_io::monkey::is_time_patched());
+/// ```
+pub fn patch_time() {
+    PATCHED.fetch_or(TIME, Ordering::SeqCst);
+}
+
+/// Name resolution: `getaddrinfo` runs on the threadpool (gevent's `patch_dns`).
+///
+/// ```
+/// greenhub_io::monkey::patch_dns();
+/// assert!(greenhub_io::monkey::is_dns_patched());
+/// ```
+pub fn patch_dns() {
+    PATCHED.fetch_or(DNS, Ordering::SeqCst);
+}
+
+/// Readiness waits: `poll`, `select`, `pselect` wait through the hub (gevent's
+/// `patch_select`).
+///
+/// ```
+/// greenhub_io::monkey::patch_select();
+/// assert!(greenhub_io::monkey::is_select_patched());
+/// ```
+pub fn patch_select() {
+    PATCHED.fetch_or(SELECT, Ordering::SeqCst);
+}
+
+/// Whether every part is patched ([`patch_all`], or all four parts one by one).
 ///
 /// ```
 /// let _ = greenhub_io::monkey::is_patched();
 /// ```
 pub fn is_patched() -> bool {
-    PATCHED.load(Ordering::Relaxed)
+    PATCHED.load(Ordering::Relaxed) == ALL
+}
+
+/// Whether [`patch_socket`] (or [`patch_all`]) has been called.
+///
+/// ```
+/// let _ = greenhub_io::monkey::is_socket_patched();
+/// ```
+pub fn is_socket_patched() -> bool {
+    part(SOCKET)
+}
+
+/// Whether [`patch_time`] (or [`patch_all`]) has been called.
+///
+/// ```
+/// let _ = greenhub_io::monkey::is_time_patched();
+/// ```
+pub fn is_time_patched() -> bool {
+    part(TIME)
+}
+
+/// Whether [`patch_dns`] (or [`patch_all`]) has been called.
+///
+/// ```
+/// let _ = greenhub_io::monkey::is_dns_patched();
+/// ```
+pub fn is_dns_patched() -> bool {
+    part(DNS)
+}
+
+/// Whether [`patch_select`] (or [`patch_all`]) has been called.
+///
+/// ```
+/// let _ = greenhub_io::monkey::is_select_patched();
+/// ```
+pub fn is_select_patched() -> bool {
+    part(SELECT)
 }
 
 #[inline]
+fn part(bit: u8) -> bool {
+    PATCHED.load(Ordering::Relaxed) & bit != 0
+}
+
+/// The socket hooks are on.
+#[inline]
 fn patched() -> bool {
-    PATCHED.load(Ordering::Relaxed)
+    part(SOCKET)
 }
 
 #[inline]
