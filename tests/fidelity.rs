@@ -581,3 +581,36 @@ fn datagram_server_answers_each_datagram_in_its_own_greenlet() {
     server.stop(Duration::from_secs(1));
     assert_eq!(server.connections(), 0);
 }
+
+// CPython 3.13 Lib/test/test_queue.py (shutdown tests, as the issue asks for Python's
+// semantics): puts fail after shutdown; gets drain what is left then fail; immediate
+// drops the items; waiting getters and putters wake.
+#[test]
+fn queue_shutdown_wakes_waiters_with_an_error() {
+    let q = Rc::new(Queue::bounded(1));
+    let q2 = q.clone();
+    let getter = spawn(move || q2.get_or_shutdown());
+    yield_now(); // waits on the empty queue
+    q.put(1);
+    let q3 = q.clone();
+    let putter = spawn(move || q3.put_timeout(2, Duration::from_secs(60)));
+    let q4 = q.clone();
+    let blocked = spawn(move || q4.put_timeout(3, Duration::from_secs(60)));
+    yield_now(); // `getter` took 1; the putter put 2; `blocked` waits for room
+    assert_eq!(getter.get(), Ok(Some(1)));
+    assert_eq!(putter.get(), Ok(Ok(())));
+    q.shutdown(false);
+    assert_eq!(blocked.get(), Ok(Err(3)), "a waiting putter wakes with its item back");
+    assert_eq!(q.try_put(4), Err(4));
+    assert_eq!(q.get_or_shutdown(), Some(2), "what was queued is still handed out");
+    assert_eq!(q.get_or_shutdown(), None);
+    assert_eq!(q.iter().count(), 0, "the iterator ends");
+    let q5 = q.clone();
+    let panicking = spawn(move || q5.get());
+    assert!(matches!(panicking.get(), Err(GreenletError::Panicked(m)) if m.contains("shut-down")));
+    // immediate: drops the items.
+    let r: Queue<u8> = Queue::unbounded();
+    r.put(1);
+    r.shutdown(true);
+    assert_eq!(r.try_get(), None);
+}

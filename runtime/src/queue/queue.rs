@@ -21,6 +21,8 @@ pub(crate) struct Core<T, O: Order<T>> {
     /// take one, as gevent's `Channel.get_nowait` does).
     offers: RefCell<VecDeque<Offer<T>>>,
     next_offer: std::cell::Cell<u64>,
+    /// `shutdown` was called: puts fail, gets fail once the queue is empty.
+    shut: std::cell::Cell<bool>,
 }
 
 struct Offer<T> {
@@ -49,6 +51,7 @@ impl<T, O: Order<T>> Core<T, O> {
             putters: WaitQueue::new(),
             offers: RefCell::new(VecDeque::new()),
             next_offer: std::cell::Cell::new(0),
+            shut: std::cell::Cell::new(false),
         }
     }
 
@@ -77,7 +80,7 @@ impl<T, O: Order<T>> Core<T, O> {
 
     /// Puts an item if there is room now; gives it back otherwise.
     pub fn try_put(&self, item: T) -> Result<(), T> {
-        if self.has_room() {
+        if self.has_room() && !self.shut.get() {
             self.push(item);
             Ok(())
         } else {
@@ -123,6 +126,9 @@ impl<T, O: Order<T>> Core<T, O> {
             if let Some(v) = self.try_peek() {
                 return Some(v);
             }
+            if self.shut.get() {
+                return None;
+            }
             let woken = hub::with(|h| {
                 wait_in(h, &self.getters, Wait::Sync("queue peek (empty)", deadline), deadline, || {
                     if !self.is_empty() {
@@ -142,6 +148,30 @@ impl<T, O: Order<T>> Core<T, O> {
         }
     }
 
+    /// Shuts the queue down (Python 3.13's `Queue.shutdown`): puts fail from now on,
+    /// gets fail once the queue is empty (at once if `immediate`, which drops what is
+    /// queued), and every waiter is woken to find out.
+    pub(crate) fn shutdown(&self, immediate: bool) {
+        self.shut.set(true);
+        if immediate {
+            let items = std::mem::take(&mut *self.items.borrow_mut());
+            drop(items);
+        }
+        let offers: Vec<Token> = self.offers.borrow().iter().map(|o| o.putter.clone()).collect();
+        hub::with(|h| {
+            self.getters.wake_all(h);
+            self.putters.wake_all(h);
+            for t in offers {
+                t.unpark(h, crate::task::Wake::Other);
+            }
+        });
+    }
+
+    /// Whether `shutdown` was called.
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shut.get()
+    }
+
     /// The blocking iterator.
     pub fn iter(&self) -> Iter<'_, T, O> {
         Iter { queue: self }
@@ -157,6 +187,9 @@ impl<T, O: Order<T>> Core<T, O> {
             return self.offer_until(item, deadline);
         }
         loop {
+            if self.shut.get() {
+                return Err(item);
+            }
             if self.has_room() {
                 self.push(item);
                 return Ok(());
@@ -170,7 +203,7 @@ impl<T, O: Order<T>> Core<T, O> {
                 })
             });
             if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
-                return if self.has_room() {
+                return if self.has_room() && !self.shut.get() {
                     self.push(item);
                     Ok(())
                 } else {
@@ -184,6 +217,9 @@ impl<T, O: Order<T>> Core<T, O> {
         loop {
             if let Some(item) = self.try_get() {
                 return Some(item);
+            }
+            if self.shut.get() {
+                return None;
             }
             let woken = hub::with(|h| {
                 wait_in(h, &self.getters, Wait::Sync("queue get (empty)", deadline), deadline, || {
@@ -223,6 +259,9 @@ impl<T, O: Order<T>> Core<T, O> {
         }
         let mut item = item;
         loop {
+            if self.shut.get() {
+                return Err(item);
+            }
             if self.has_room() {
                 self.push(item);
                 return Ok(());
@@ -332,12 +371,42 @@ macro_rules! queue_types {
                 self.0.is_full()
             }
 
+            /// Shuts the queue down (Python 3.13's `Queue.shutdown`): from now on `put`
+            /// panics and `try_put`/`put_timeout` give the item back; `get` panics, and
+            /// `try_get`/`get_timeout`/`get_or_shutdown` give `None`, once the queue is
+            /// empty — at once with `immediate`, which drops the queued items. Every
+            /// waiting putter and getter wakes to find out.
+            ///
+            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nq.put(1);\nq.shutdown(false);\nassert_eq!(q.try_put(2), Err(2));\nassert_eq!(q.get_or_shutdown(), Some(1));\nassert_eq!(q.get_or_shutdown(), None);\n```")]
+            pub fn shutdown(&self, immediate: bool) {
+                self.0.shutdown(immediate)
+            }
+
+            /// Whether [`Self::shutdown`] was called.
+            ///
+            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::<u8>::unbounded();\nq.shutdown(true);\nassert!(q.is_shutdown());\n```")]
+            pub fn is_shutdown(&self) -> bool {
+                self.0.is_shutdown()
+            }
+
+            /// Like `get`, but `None` instead of a panic once the queue is shut down and
+            /// empty (`while let Some(item) = q.get_or_shutdown() { .. }` consumes until
+            /// then).
+            ///
+            #[doc = concat!("```\nuse std::rc::Rc;\nlet q = Rc::new(greenhub_runtime::queue::", stringify!($name), "::unbounded());\nlet p = q.clone();\nlet producer = greenhub_runtime::spawn(move || { p.put(1); p.put(2); p.shutdown(false); });\nlet mut got = 0;\nwhile let Some(v) = q.get_or_shutdown() { got += v; }\nassert_eq!(got, 3);\n# producer.join();\n```")]
+            pub fn get_or_shutdown(&self) -> Option<T> {
+                self.0.get_until(None)
+            }
+
             /// Puts an item, waiting while the queue is full (never switches otherwise).
+            ///
+            /// # Panics
+            /// If the queue is shut down.
             ///
             #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nq.put(3);\nassert_eq!(q.get(), 3);\n```")]
             pub fn put(&self, item: T) {
                 if self.0.put_until(item, None).is_err() {
-                    unreachable!("a put without deadline only returns once done");
+                    panic!("greenhub: put on a shut-down queue");
                 }
             }
 
@@ -357,9 +426,12 @@ macro_rules! queue_types {
 
             /// Takes the next item, waiting while the queue is empty.
             ///
+            /// # Panics
+            /// If the queue is shut down and empty (see [`Self::get_or_shutdown`]).
+            ///
             #[doc = concat!("```\nuse std::rc::Rc;\nlet q = Rc::new(greenhub_runtime::queue::", stringify!($name), "::bounded(0));\nlet p = q.clone();\nlet _producer = greenhub_runtime::spawn(move || p.put(5));\nassert_eq!(q.get(), 5);\n```")]
             pub fn get(&self) -> T {
-                self.0.get_until(None).expect("a get without deadline only returns with an item")
+                self.0.get_until(None).unwrap_or_else(|| panic!("greenhub: get on a shut-down, empty queue"))
             }
 
             /// Takes the next item if there is one (a rendezvous queue's: from a waiting
@@ -385,7 +457,7 @@ macro_rules! queue_types {
             where
                 T: Clone,
             {
-                self.0.peek_until(None).expect("a peek without deadline only returns with an item")
+                self.0.peek_until(None).unwrap_or_else(|| panic!("greenhub: peek on a shut-down, empty queue"))
             }
 
             /// The item `get` would take next, cloned, if there is one (gevent's
@@ -409,8 +481,8 @@ macro_rules! queue_types {
                 self.0.peek_until(Instant::now().checked_add(timeout))
             }
 
-            /// A blocking iterator: each `next` is a `get` (it never ends by itself; stop
-            /// with `take`, or put a sentinel such as `None` in a queue of `Option<T>`).
+            /// A blocking iterator: each `next` is a `get`; it ends once the queue is shut
+            /// down and empty (or stop it with `take`, or a sentinel item).
             ///
             #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nq.put(1); q.put(2);\nassert_eq!(q.iter().take(2).count(), 2);\n```")]
             pub fn iter(&self) -> Iter<'_, T, $order> {
