@@ -614,3 +614,23 @@ fn queue_shutdown_wakes_waiters_with_an_error() {
     r.shutdown(true);
     assert_eq!(r.try_get(), None);
 }
+
+// gevent.wait over a queue (gevent's Queue is waitable through its getters): ready once it
+// holds an item; waiting does not take the item, and a getter still gets it.
+#[test]
+fn wait_on_a_queue_is_ready_when_it_holds_an_item() {
+    use greenhub::{wait, Waitable};
+    let q = Rc::new(Queue::unbounded());
+    let q2 = q.clone();
+    let getter = spawn(move || q2.get());
+    let q3 = q.clone();
+    let _putter = spawn(move || {
+        sleep(Duration::from_millis(5));
+        q3.put(11);
+    });
+    let e = Event::new();
+    let objs: [&dyn Waitable; 2] = [&e, &*q];
+    let r = wait(&objs, Some(1), Some(Duration::from_secs(5)));
+    assert_eq!(getter.get(), Ok(11), "the getter got the item");
+    assert_eq!(r, [1], "woken first, it passed the item on to the getter");
+}

@@ -13,6 +13,7 @@ use crate::task::Wait;
 mod sealed {
     pub trait Sealed {}
 }
+pub(crate) use sealed::Sealed;
 
 /// The queue a [`Waitable`] wakes its waiters through (opaque outside greenhub).
 #[doc(hidden)]
@@ -20,8 +21,9 @@ mod sealed {
 pub struct WaitSlot<'a>(pub(crate) &'a WaitQueue);
 
 /// Something [`wait`] and [`iwait`] can wait for: it becomes ready once and wakes its
-/// waiters then. Implemented by [`Greenlet`] (finished), [`Event`] (set) and
-/// [`AsyncResult`] (delivered). Object safe, sealed.
+/// waiters then. Implemented by [`Greenlet`] (finished), [`Event`] (set),
+/// [`AsyncResult`] (delivered) and the queues (holding an item; waiting does not take
+/// it). Object safe, sealed.
 ///
 /// ```
 /// use greenhub_runtime::{spawn, sync::Event, Waitable};

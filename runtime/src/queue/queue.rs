@@ -167,6 +167,11 @@ impl<T, O: Order<T>> Core<T, O> {
         });
     }
 
+    /// The getters' wait queue (for `wait`/`iwait`).
+    pub(crate) fn getters(&self) -> &WaitQueue {
+        &self.getters
+    }
+
     /// Whether `shutdown` was called.
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shut.get()
@@ -487,6 +492,25 @@ macro_rules! queue_types {
             #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nq.put(1); q.put(2);\nassert_eq!(q.iter().take(2).count(), 2);\n```")]
             pub fn iter(&self) -> Iter<'_, T, $order> {
                 self.0.iter()
+            }
+        }
+
+        impl<T $(: $bound)?> crate::wait::Sealed for $name<T> {}
+
+        /// Ready while it holds an item (for [`crate::wait`]/[`crate::iwait`]); waiting
+        /// does not take the item.
+        impl<T $(: $bound)?> crate::Waitable for $name<T> {
+            fn is_ready_now(&self) -> bool {
+                !self.0.is_empty()
+            }
+            fn wait_slot(&self) -> crate::WaitSlot<'_> {
+                crate::WaitSlot(self.0.getters())
+            }
+            fn woke_one(&self) {
+                // The wake-up announced an item this waiter does not take: pass it on.
+                if !self.0.is_empty() {
+                    hub::with(|h| self.0.getters().wake_one(h));
+                }
             }
         }
 

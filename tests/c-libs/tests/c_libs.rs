@@ -216,7 +216,7 @@ impl Drop for Pg {
 }
 
 #[test]
-fn libpq_queries_run_concurrently_with_correct_results_and_can_be_timed_out() {
+fn libpq_queries_run_concurrently_with_correct_results_and_can_be_timed_out_and_killed() {
     patched();
     let pg = Postgres::start();
     let port = pg.port;
@@ -246,6 +246,19 @@ fn libpq_queries_run_concurrently_with_correct_results_and_can_be_timed_out() {
         .unwrap();
         assert_eq!(r.map(|_| ()), Err(TimedOut));
         assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        // A kill while a query waits.
+        let g = spawn(move || {
+            let c = Pg::connect(port).unwrap();
+            c.query_one("SELECT 1 FROM pg_sleep(2)")
+        });
+        greenhub::sleep(Duration::from_millis(100));
+        let t = Instant::now();
+        g.kill();
+        assert_eq!(g.get().map(|_| ()), Err(GreenletError::Killed));
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        // The server still answers.
+        let ok = spawn(move || Pg::connect(port).and_then(|c| c.query_one("SELECT 6 * 7"))).get().unwrap();
+        assert_eq!(ok, Ok("42".to_string()));
     })
     .join()
     .unwrap();
