@@ -634,3 +634,21 @@ fn wait_on_a_queue_is_ready_when_it_holds_an_item() {
     assert_eq!(getter.get(), Ok(11), "the getter got the item");
     assert_eq!(r, [1], "woken first, it passed the item on to the getter");
 }
+
+// Attacks on links: a callback that panics, and a kill of the linked greenlet before it
+// starts: its links still run, and `get` never waits forever.
+#[test]
+fn links_that_panic_or_follow_a_kill_before_start_never_block_get() {
+    let g = spawn(|| 3);
+    g.link(|| panic!("in a link"));
+    assert_eq!(g.get(), Ok(3));
+    let k = spawn(|| 5);
+    let seen = common::log();
+    let s = seen.clone();
+    k.link(move || common::push(&s, "ran"));
+    k.kill(); // never started: finishes Killed, the link greenlet is spawned
+    let t = Instant::now();
+    assert_eq!(k.get(), Err(GreenletError::Killed));
+    assert_eq!(common::joined(&seen), "ran");
+    assert!(t.elapsed() < Duration::from_secs(5));
+}

@@ -184,8 +184,14 @@ where
         let task = hub::with(|h| h.current());
         // Its greenlet-locals drop here, in the greenlet (a Drop may wait; a panic is
         // caught and dropped).
-        if let Some(locals) = task.take_locals() {
-            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(locals)));
+        // (A local's Drop may touch another local and create it anew: a few rounds.)
+        for _ in 0..4 {
+            match task.take_locals() {
+                Some(locals) if !locals.is_empty() => {
+                    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(locals)));
+                }
+                _ => break,
+            }
         }
         let outcome = match r {
             Ok(v) if task.detached.get() && !task.linked() => {

@@ -78,20 +78,22 @@ pub(crate) fn remove(task: &Task, id: LinkId) {
 pub(crate) fn fire(task: &Rc<Task>) {
     let Some(links) = task.links_if_any() else { return };
     let pending: Vec<(u64, LinkFn)> = links.list.borrow_mut().drain(..).collect();
+    /// Counts its link greenlet out when dropped: when the callback returned or
+    /// unwound, or with the never-run closure of a link greenlet killed before it started.
+    struct Ran(Rc<Task>);
+    impl Drop for Ran {
+        fn drop(&mut self) {
+            if let Some(links) = self.0.links_if_any() {
+                links.running.set(links.running.get() - 1);
+                hub::with(|h| links.done.wake_all(h));
+            }
+        }
+    }
     for (_, f) in pending {
         links.running.set(links.running.get() + 1);
-        let t = task.clone();
+        let ran = Ran(task.clone());
         drop(crate::builder::spawn(move || {
-            struct Ran(Rc<Task>);
-            impl Drop for Ran {
-                fn drop(&mut self) {
-                    if let Some(links) = self.0.links_if_any() {
-                        links.running.set(links.running.get() - 1);
-                        hub::with(|h| links.done.wake_all(h));
-                    }
-                }
-            }
-            let ran = Ran(t);
+            let ran = ran;
             f(&ran.0);
         }));
     }
