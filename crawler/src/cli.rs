@@ -2,14 +2,16 @@
 
 use std::time::{Duration, Instant};
 
-use crate::crawl::{crawl, fetch_and_report, table, Record};
+use crate::crawl::{crawl, fetch_and_report, table, Class, Record};
 use crate::fetch::Client;
 use crate::links::links;
 use crate::site::Site;
 
 const USAGE: &str = "usage: crawler [URL ...] [--urls-file FILE] [--concurrency N] [--depth D] [--timeout SECONDS]
   With no URL: start an embedded site (an index and 20 pages, each answered after
-  200 ms), crawl it sequentially and concurrently, and print the speedup.";
+  200 ms), crawl it sequentially and concurrently, and print the speedup.
+  Exit status: 0 when every URL answered 2xx (after redirects), 1 when some did not
+  (a 4xx/5xx status or a failed fetch), 2 for a usage error.";
 
 struct Opts {
     urls: Vec<String>,
@@ -72,15 +74,18 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
+/// `crawled N urls: A ok, B errors in T` (ok: 2xx); errors broken down as HTTP
+/// statuses and failed fetches when there are any.
 fn summary(records: &[Record], took: Duration) -> String {
-    let errors = records.iter().filter(|r| r.result.is_err()).count();
-    format!(
-        "crawled {} urls: {} ok, {} errors in {:.2}s",
-        records.len(),
-        records.len() - errors,
-        errors,
-        took.as_secs_f64()
-    )
+    let count = |c: Class| records.iter().filter(|r| r.class() == c).count();
+    let (ok, http, failed) = (count(Class::Ok), count(Class::Http), count(Class::Failed));
+    let detail = if http + failed > 0 { format!(" ({http} http 4xx/5xx, {failed} failed)") } else { String::new() };
+    format!("crawled {} urls: {ok} ok, {} errors{detail} in {:.2}s", records.len(), http + failed, took.as_secs_f64())
+}
+
+/// The exit status: 0 only when every URL answered 2xx.
+fn exit_code(records: &[Record]) -> i32 {
+    i32::from(records.iter().any(|r| r.class() != Class::Ok))
 }
 
 fn real(o: &Opts) -> i32 {
@@ -89,7 +94,7 @@ fn real(o: &Opts) -> i32 {
     let records = crawl(&client, &o.urls, o.concurrency, o.depth);
     print!("\n{}", table(&records));
     println!("{}", summary(&records, t.elapsed()));
-    0
+    exit_code(&records)
 }
 
 /// Fetches the index, then its pages one after another (`concurrent == false`) or all
@@ -136,5 +141,5 @@ fn demo(o: &Opts) -> i32 {
     println!("{}", summary(&records, asynchronous));
     let speedup = sync.as_secs_f64() / asynchronous.as_secs_f64().max(1e-9);
     println!("sync: {:.2}s  async: {:.2}s  speedup: {:.1}x", sync.as_secs_f64(), asynchronous.as_secs_f64(), speedup);
-    i32::from(records.iter().any(|r| r.result.is_err()))
+    exit_code(&records)
 }

@@ -70,6 +70,8 @@ pub struct Page {
     pub body: Vec<u8>,
     /// Redirects followed.
     pub redirects: usize,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
 }
 
 /// An HTTP client: timeouts, redirects, TLS configuration.
@@ -149,7 +151,14 @@ impl Client {
                     continue;
                 }
             }
-            return Ok(Page { url: start, final_url: url, status: resp.status, body: resp.body, redirects });
+            return Ok(Page {
+                url: start,
+                final_url: url,
+                status: resp.status,
+                body: resp.body,
+                redirects,
+                content_type: resp.content_type,
+            });
         }
         Err(FetchError::TooManyRedirects(self.max_redirects))
     }
@@ -200,6 +209,7 @@ impl Client {
 struct RawResponse {
     status: u16,
     location: Option<String>,
+    content_type: Option<String>,
     body: Vec<u8>,
 }
 
@@ -231,7 +241,7 @@ fn read_more<S: Read>(s: &mut S, buf: &mut Vec<u8>) -> Result<usize, FetchError>
 fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<RawResponse, FetchError> {
     s.write_all(req).and_then(|()| s.flush()).map_err(io_error)?;
     let mut buf = Vec::with_capacity(16 * 1024);
-    let (status, location, length, chunked, head_len) = loop {
+    let (status, location, content_type, length, chunked, head_len) = loop {
         if buf.is_empty() && read_more(s, &mut buf)? == 0 {
             return Err(if buf.is_empty() {
                 FetchError::Malformed("empty response".into())
@@ -245,12 +255,15 @@ fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<RawResponse, Fetch
             Ok(httparse::Status::Complete(len)) => {
                 let status = resp.code.unwrap_or(0);
                 let mut location = None;
+                let mut content_type = None;
                 let mut length = None;
                 let mut chunked = false;
                 for h in resp.headers.iter() {
                     let value = String::from_utf8_lossy(h.value).trim().to_string();
                     if h.name.eq_ignore_ascii_case("location") {
                         location = Some(value);
+                    } else if h.name.eq_ignore_ascii_case("content-type") {
+                        content_type = Some(value);
                     } else if h.name.eq_ignore_ascii_case("content-length") {
                         length = Some(
                             value
@@ -267,7 +280,7 @@ fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<RawResponse, Fetch
                     buf.drain(..len);
                     continue;
                 }
-                break (status, location, length, chunked, len);
+                break (status, location, content_type, length, chunked, len);
             }
             Ok(httparse::Status::Partial) if buf.len() > MAX_HEADER_BYTES => {
                 return Err(FetchError::Malformed("header block too long".into()));
@@ -290,7 +303,7 @@ fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<RawResponse, Fetch
     } else {
         read_to_end(s, rest)?
     };
-    Ok(RawResponse { status, location, body })
+    Ok(RawResponse { status, location, content_type, body })
 }
 
 fn read_exactly<S: Read>(s: &mut S, mut body: Vec<u8>, n: usize) -> Result<Vec<u8>, FetchError> {

@@ -24,9 +24,9 @@
 //! ```
 
 pub mod cli;
-mod crawl;
+pub mod crawl;
 mod fetch;
-mod links;
+pub mod links;
 pub mod site;
 
 pub use crawl::{crawl, fetch_and_report, table, Record};

@@ -223,3 +223,34 @@ fn an_interim_100_continue_is_skipped_for_the_final_response() {
     assert_eq!((page.status, page.body.as_slice()), (200, &b"hello"[..]));
     server.join();
 }
+
+#[test]
+fn status_classes_and_the_exit_code_are_honest() {
+    let site = site();
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = l.local_addr().unwrap();
+        drop(l);
+        format!("http://{a}/")
+    };
+    let args = |urls: &[String]| urls.to_vec();
+    // All 2xx: exit 0 (a real-URL crawl and the demo agree).
+    assert_eq!(cli::main(&args(&[site.url("/page/1"), site.url("/redirect/2")])), 0);
+    // A 404 and a refused connection: counted apart, exit 1.
+    let urls = [site.url("/page/1"), site.url("/nope"), refused.clone()];
+    let records = crawl(&Client::new(), &urls, 4, 0);
+    let classes: Vec<_> = records.iter().map(|r| (r.url.clone(), r.class())).collect();
+    use greenhub_crawler::crawl::Class;
+    assert_eq!(
+        classes,
+        [(site.url("/nope"), Class::Http), (site.url("/page/1"), Class::Ok), (refused.clone(), Class::Failed)]
+            .into_iter()
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(cli::main(&args(&urls)), 1);
+    let t = greenhub_crawler::table(&records);
+    assert!(t.contains("404") && t.contains("failed"), "{t}");
+    site.stop();
+}
