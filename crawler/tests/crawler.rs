@@ -254,3 +254,45 @@ fn status_classes_and_the_exit_code_are_honest() {
     assert!(t.contains("404") && t.contains("failed"), "{t}");
     site.stop();
 }
+
+#[test]
+fn the_cli_parses_with_clap_and_exits_with_documented_codes() {
+    assert_eq!(cli::main(&["--help".to_string()]), 0);
+    assert_eq!(cli::main(&["--bogus".to_string()]), 2);
+    assert_eq!(cli::main(&["--concurrency".to_string(), "0".to_string()]), 2);
+    let site = site();
+    let args: Vec<String> =
+        [site.url("/"), "--quiet".into(), "--output".into(), "json".into(), "--depth".into(), "1".into()]
+            .into_iter()
+            .collect();
+    assert_eq!(cli::main(&args), 0);
+    site.stop();
+}
+
+#[test]
+fn max_pages_per_host_and_host_scope_bound_the_crawl() {
+    use greenhub_crawler::crawl::{crawl_with, CrawlOptions, Progress};
+    let site = site();
+    let base = CrawlOptions { depth: 1, progress: Progress::Quiet, ..CrawlOptions::default() };
+    let all = crawl_with(&Client::new(), &[site.url("/")], &base);
+    assert_eq!(all.len(), 1 + PAGES);
+    let capped = crawl_with(&Client::new(), &[site.url("/")], &CrawlOptions { max_pages: Some(5), ..base.clone() });
+    assert_eq!(capped.len(), 5);
+    // One fetch at a time for the host: 6 pages of 100 ms take at least 0.5 s.
+    let t = Instant::now();
+    let polite = crawl_with(
+        &Client::new(),
+        &[site.url("/")],
+        &CrawlOptions { per_host: Some(1), max_pages: Some(6), ..base.clone() },
+    );
+    assert_eq!(polite.len(), 6);
+    assert!(t.elapsed() >= Duration::from_millis(500), "{:?}", t.elapsed());
+    // JSON lines: url, status, bytes, error.
+    let json = greenhub_crawler::cli::render("json", &capped, Duration::ZERO);
+    assert_eq!(json.lines().count(), 5);
+    assert!(json.lines().all(|l| l.contains("\"status\":200") && l.contains("\"error\":null")), "{json}");
+    let csv = greenhub_crawler::cli::render("csv", &capped, Duration::ZERO);
+    assert!(csv.starts_with("url,status,bytes,time_ms,error\n"), "{csv}");
+    assert_eq!(csv.lines().count(), 6);
+    site.stop();
+}
