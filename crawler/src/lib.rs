@@ -10,8 +10,9 @@
 //! ```
 //!
 //! Here the same shape runs on greenhub's cooperative sockets and DNS (no monkey
-//! patching): [`Client`] is a small HTTP/1.1 client (httparse + rustls), [`crawl`] fetches
-//! with a pool of greenlets, and [`Site`] is the embedded site of the default demo.
+//! patching): [`Client`] is a small HTTP/1.1 client (httparse + rustls), [`crawl()`]
+//! fetches with a pool of greenlets following the links [`links()`] finds with a real HTML
+//! tokenizer, and [`Site`] is the embedded site of the default demo.
 //!
 //! ```
 //! use std::time::Duration;
