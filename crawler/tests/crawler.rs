@@ -296,3 +296,127 @@ fn max_pages_per_host_and_host_scope_bound_the_crawl() {
     assert_eq!(csv.lines().count(), 6);
     site.stop();
 }
+
+/// A keep-alive server: answers every request on a connection with `body`, encoded as
+/// `encoding` says, and counts the connections it accepted.
+fn keep_alive_server(
+    encoding: Option<&'static str>,
+) -> (std::net::SocketAddr, std::rc::Rc<std::cell::Cell<usize>>, greenhub_runtime::Greenlet<()>) {
+    use std::io::Write as _;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let conns = std::rc::Rc::new(std::cell::Cell::new(0));
+    let c = conns.clone();
+    let server = greenhub_runtime::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { return };
+            c.set(c.get() + 1);
+            // (Compressing in a debug build takes more than a default 256 KiB stack.)
+            greenhub_runtime::Builder::new().stack_size(8 << 20).spawn(move || loop {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let plain = b"<a href=\"/x\">compressed greenlets</a>".repeat(20);
+                let (body, header) = match encoding {
+                    Some("gzip") => {
+                        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                        e.write_all(&plain).unwrap();
+                        (e.finish().unwrap(), "Content-Encoding: gzip\r\n")
+                    }
+                    Some("deflate") => {
+                        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                        e.write_all(&plain).unwrap();
+                        (e.finish().unwrap(), "Content-Encoding: deflate\r\n")
+                    }
+                    _ => (plain, ""),
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n{header}Content-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                if s.write_all(head.as_bytes()).and_then(|()| s.write_all(&body)).is_err() {
+                    return;
+                }
+            });
+        }
+    });
+    (addr, conns, server)
+}
+
+#[test]
+fn connections_are_reused_per_host_and_bodies_are_decompressed() {
+    let (addr, conns, server) = keep_alive_server(None);
+    let client = Client::new();
+    for i in 0..5 {
+        let page = client.get(&format!("http://{addr}/page/{i}")).unwrap();
+        assert_eq!(page.body.len(), 37 * 20);
+    }
+    assert_eq!(conns.get(), 1, "five requests on one kept-alive connection");
+    server.kill();
+    for enc in ["gzip", "deflate"] {
+        let (addr, _, server) = keep_alive_server(Some(enc));
+        // Decoded inside a greenlet with the default stack, as the crawler does.
+        let url = format!("http://{addr}/");
+        let page = greenhub_runtime::spawn(move || Client::new().get(&url)).get().unwrap().unwrap();
+        assert_eq!(page.body, b"<a href=\"/x\">compressed greenlets</a>".repeat(20), "{enc}");
+        server.kill();
+    }
+}
+
+#[test]
+fn http_goes_through_the_proxy_and_https_through_a_connect_tunnel() {
+    use std::io::Write as _;
+    // A proxy that records what it is asked and answers http requests itself, and pipes
+    // CONNECT tunnels to their target.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = listener.local_addr().unwrap();
+    let seen: std::rc::Rc<std::cell::RefCell<Vec<String>>> = Default::default();
+    let s2 = seen.clone();
+    let proxy_server = greenhub_runtime::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { return };
+            let seen = s2.clone();
+            greenhub_runtime::spawn(move || {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&req).lines().next().unwrap_or("").to_string();
+                seen.borrow_mut().push(line.clone());
+                if let Some(target) = line.strip_prefix("CONNECT ").and_then(|r| r.split(' ').next()) {
+                    let up = TcpStream::connect(target).unwrap();
+                    c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
+                    let (mut a, mut b) = (c.try_clone().unwrap(), up.try_clone().unwrap());
+                    let (mut c2, mut up2) = (c, up);
+                    let there = greenhub_runtime::spawn(move || std::io::copy(&mut a, &mut up2));
+                    let _ = std::io::copy(&mut b, &mut c2);
+                    there.kill();
+                } else {
+                    let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nproxied");
+                }
+            });
+        }
+    });
+    let proxy_url = format!("http://{proxy}");
+    let client = Client::new().proxy(Some(&proxy_url), None);
+    let page = client.get("http://example.invalid:8080/some/path?q=1").unwrap();
+    assert_eq!(page.body, b"proxied");
+    assert_eq!(seen.borrow()[0], "GET http://example.invalid:8080/some/path?q=1 HTTP/1.1");
+    // https: a CONNECT tunnel to the local TLS server, then TLS end to end.
+    let (port, roots, tls) = tls_server();
+    let client = Client::with_roots(roots).proxy(None, Some(&proxy_url));
+    let page = client.get(&format!("https://localhost:{port}/")).unwrap();
+    assert_eq!(page.body, b"secret greenlets");
+    assert_eq!(seen.borrow()[1], format!("CONNECT localhost:{port} HTTP/1.1"));
+    tls.kill();
+    proxy_server.kill();
+}
