@@ -96,7 +96,7 @@ pub struct Client {
 }
 
 /// Idle connections kept per host.
-const IDLE_PER_HOST: usize = 8;
+const IDLE_PER_HOST: usize = 64;
 
 type ConnKey = (bool, String, u16);
 
