@@ -21,6 +21,14 @@
 //!
 //! Users normally depend on the facade crate `greenhub`, which re-exports this one.
 
+// Linux only: epoll (through mio), mmap/madvise flags for the greenlet stacks and a
+// SIGSEGV handler for stack overflow reports (see README, "Platforms").
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "greenhub supports Linux only (x86-64 and aarch64): it drives greenlets with epoll, \
+     maps their stacks with Linux mmap/madvise flags and reports overflows from a SIGSEGV handler"
+);
+
 mod builder;
 mod coro;
 mod error;

@@ -23,6 +23,12 @@
 //!
 //! See docs/monkey.md for what cannot be patched.
 
+#[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
+compile_error!(
+    "greenhub's `monkey` feature supports Linux on x86-64 and aarch64 only: its libc hooks \
+     use Linux syscall numbers and those architectures' calling conventions"
+);
+
 mod hooks;
 
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
