@@ -5,12 +5,12 @@
 //!
 //! ```
 //! use std::io::{Read, Write};
-//! use greenhub_io::net::{TcpListener, TcpStream}; // was: use std::net::{TcpListener, TcpStream};
+//! use greenhub::net::{TcpListener, TcpStream}; // was: use std::net::{TcpListener, TcpStream};
 //!
 //! let listener = TcpListener::bind("127.0.0.1:0").unwrap();
 //! let addr = listener.local_addr().unwrap();
 //! let clients: Vec<_> = (0..10u8)
-//!     .map(|i| greenhub_runtime::spawn(move || {
+//!     .map(|i| greenhub::spawn(move || {
 //!         let mut s = TcpStream::connect(addr).unwrap();
 //!         s.write_all(&[i]).unwrap();
 //!     }))
@@ -22,7 +22,7 @@
 //!     s.read_exact(&mut b).unwrap();
 //!     got.push(b[0]);
 //! }
-//! greenhub_runtime::joinall(&clients);
+//! greenhub::joinall(&clients);
 //! got.sort();
 //! assert_eq!(got, (0..10).collect::<Vec<u8>>());
 //! ```
@@ -31,6 +31,9 @@
 //! an operation tries the syscall first and parks the greenlet on `WouldBlock`.
 //! Errors are `io::Error`s with std's kinds (`ConnectionRefused`, `TimedOut`, `NotFound`
 //! for an unknown host), never panics.
+//!
+//! Users depend on the facade crate `greenhub`, which re-exports these modules
+//! (`greenhub::net`, `greenhub::server`, ...); the examples here use those paths.
 
 mod evented;
 mod fd;

@@ -24,11 +24,11 @@ use greenhub_runtime::Interest;
 /// let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
 /// let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
 /// // Nothing to read yet, but `b` is writable.
-/// assert_eq!(greenhub_io::select::select(&[fa], &[fb], None).unwrap(), (vec![], vec![fb]));
+/// assert_eq!(greenhub::select::select(&[fa], &[fb], None).unwrap(), (vec![], vec![fb]));
 /// b.write_all(b"x").unwrap();
-/// assert_eq!(greenhub_io::select::select(&[fa], &[], Some(Duration::from_secs(5))).unwrap(), (vec![fa], vec![]));
-/// greenhub_runtime::deregister(fa);
-/// greenhub_runtime::deregister(fb);
+/// assert_eq!(greenhub::select::select(&[fa], &[], Some(Duration::from_secs(5))).unwrap(), (vec![fa], vec![]));
+/// greenhub::deregister(fa);
+/// greenhub::deregister(fb);
 /// ```
 pub fn select(read: &[RawFd], write: &[RawFd], timeout: Option<Duration>) -> io::Result<(Vec<RawFd>, Vec<RawFd>)> {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));

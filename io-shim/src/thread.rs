@@ -6,7 +6,7 @@ use std::time::Duration;
 ///
 /// ```
 /// let t = std::time::Instant::now();
-/// greenhub_io::thread::sleep(std::time::Duration::from_millis(5));
+/// greenhub::thread::sleep(std::time::Duration::from_millis(5));
 /// assert!(t.elapsed() >= std::time::Duration::from_millis(5));
 /// ```
 pub fn sleep(d: Duration) {
@@ -16,7 +16,7 @@ pub fn sleep(d: Duration) {
 /// Lets the other ready greenlets run (std's `thread::yield_now`, cooperative).
 ///
 /// ```
-/// greenhub_io::thread::yield_now();
+/// greenhub::thread::yield_now();
 /// ```
 pub fn yield_now() {
     greenhub_runtime::yield_now()

@@ -21,7 +21,7 @@ use crate::stack::DEFAULT_STACK_SIZE;
 /// use std::rc::Rc;
 /// let log = Rc::new(RefCell::new(Vec::new()));
 /// let l = log.clone();
-/// let g = greenhub_runtime::spawn(move || l.borrow_mut().push("greenlet"));
+/// let g = greenhub::spawn(move || l.borrow_mut().push("greenlet"));
 /// log.borrow_mut().push("spawner");
 /// g.join();
 /// assert_eq!(*log.borrow(), ["spawner", "greenlet"]);
@@ -43,7 +43,7 @@ where
 /// ```
 /// use std::time::{Duration, Instant};
 /// let t = Instant::now();
-/// let g = greenhub_runtime::spawn_later(Duration::from_millis(20), || "late");
+/// let g = greenhub::spawn_later(Duration::from_millis(20), || "late");
 /// assert_eq!(g.get(), Ok("late"));
 /// assert!(t.elapsed() >= Duration::from_millis(20));
 /// ```
@@ -58,10 +58,10 @@ where
 /// Configures a greenlet before spawning it.
 ///
 /// ```
-/// let g = greenhub_runtime::Builder::new()
+/// let g = greenhub::Builder::new()
 ///     .name("worker-1")
 ///     .stack_size(64 * 1024)
-///     .spawn(|| greenhub_runtime::current_name());
+///     .spawn(|| greenhub::current_name());
 /// assert_eq!(g.get(), Ok(Some("worker-1".to_string())));
 /// ```
 #[derive(Debug, Default, Clone)]
@@ -75,7 +75,7 @@ impl Builder {
     /// [`DEFAULT_STACK_SIZE`](crate::DEFAULT_STACK_SIZE) stack.
     ///
     /// ```
-    /// let g = greenhub_runtime::Builder::new().spawn(|| 1);
+    /// let g = greenhub::Builder::new().spawn(|| 1);
     /// assert_eq!(g.get(), Ok(1));
     /// ```
     pub fn new() -> Builder {
@@ -85,7 +85,7 @@ impl Builder {
     /// Names the greenlet (shown by `dump()`, panic messages and `current_name()`).
     ///
     /// ```
-    /// let g = greenhub_runtime::Builder::new().name("fetcher").spawn(|| ());
+    /// let g = greenhub::Builder::new().name("fetcher").spawn(|| ());
     /// assert_eq!(g.name(), "fetcher");
     /// ```
     pub fn name(mut self, name: impl Into<String>) -> Builder {
@@ -96,7 +96,7 @@ impl Builder {
     /// Usable stack size in bytes (rounded up to whole pages, at least 16 KiB).
     ///
     /// ```
-    /// let g = greenhub_runtime::Builder::new().stack_size(1 << 20).spawn(|| {
+    /// let g = greenhub::Builder::new().stack_size(1 << 20).spawn(|| {
     ///     let big = [1u8; 512 * 1024]; // needs a bigger stack than the default
     ///     big.iter().map(|&b| b as u32).sum::<u32>()
     /// });
@@ -110,7 +110,7 @@ impl Builder {
     /// Spawns the greenlet; see [`spawn`].
     ///
     /// ```
-    /// let g = greenhub_runtime::Builder::new().name("x").spawn(|| 2);
+    /// let g = greenhub::Builder::new().name("x").spawn(|| 2);
     /// assert_eq!(g.get(), Ok(2));
     /// ```
     ///
@@ -127,7 +127,7 @@ impl Builder {
     /// Spawns the greenlet, or reports why no stack could be allocated.
     ///
     /// ```
-    /// let g = greenhub_runtime::Builder::new().try_spawn(|| 3).unwrap();
+    /// let g = greenhub::Builder::new().try_spawn(|| 3).unwrap();
     /// assert_eq!(g.get(), Ok(3));
     /// ```
     pub fn try_spawn<F, T>(self, f: F) -> io::Result<Greenlet<T>>
@@ -141,7 +141,7 @@ impl Builder {
     /// Spawns the greenlet to start after `delay`; see [`spawn_later`].
     ///
     /// ```
-    /// let g = greenhub_runtime::Builder::new().name("later")
+    /// let g = greenhub::Builder::new().name("later")
     ///     .spawn_later(std::time::Duration::from_millis(1), || 4);
     /// assert_eq!(g.get(), Ok(4));
     /// ```

@@ -5,8 +5,8 @@ use std::io;
 /// Why a greenlet has no value.
 ///
 /// ```
-/// let g = greenhub_runtime::spawn(|| -> u32 { panic!("boom") });
-/// assert_eq!(g.get(), Err(greenhub_runtime::GreenletError::Panicked("boom".into())));
+/// let g = greenhub::spawn(|| -> u32 { panic!("boom") });
+/// assert_eq!(g.get(), Err(greenhub::GreenletError::Panicked("boom".into())));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GreenletError {
@@ -22,11 +22,11 @@ pub enum GreenletError {
 ///
 /// ```
 /// use std::time::Duration;
-/// let r = greenhub_runtime::with_timeout(Duration::from_millis(5), || {
-///     greenhub_runtime::sleep(Duration::from_secs(10));
+/// let r = greenhub::with_timeout(Duration::from_millis(5), || {
+///     greenhub::sleep(Duration::from_secs(10));
 /// });
-/// assert_eq!(r, Err(greenhub_runtime::TimedOut));
-/// let e: std::io::Error = greenhub_runtime::TimedOut.into();
+/// assert_eq!(r, Err(greenhub::TimedOut));
+/// let e: std::io::Error = greenhub::TimedOut.into();
 /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

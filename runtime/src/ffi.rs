@@ -12,14 +12,14 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use greenhub_runtime::ffi::{no_unwind, Interrupt};
-//! let r = greenhub_runtime::with_timeout(Duration::from_millis(10), || {
+//! use greenhub::ffi::{no_unwind, Interrupt};
+//! let r = greenhub::with_timeout(Duration::from_millis(10), || {
 //!     // Inside a hook: the expiry cannot unwind, the sleep ends early instead.
-//!     let r = no_unwind(|| greenhub_runtime::sleep(Duration::from_secs(10)));
+//!     let r = no_unwind(|| greenhub::sleep(Duration::from_secs(10)));
 //!     assert_eq!(r, Err(Interrupt::TimedOut));
 //!     "what the hook's caller did with the error"
 //! });
-//! assert_eq!(r, Err(greenhub_runtime::TimedOut)); // the pending expiry decided
+//! assert_eq!(r, Err(greenhub::TimedOut)); // the pending expiry decided
 //! ```
 
 use std::io;
@@ -40,7 +40,7 @@ impl Interrupt {
     /// The errno a hook reports it as: `ECANCELED` or `ETIMEDOUT`.
     ///
     /// ```
-    /// assert_eq!(greenhub_runtime::ffi::Interrupt::Killed.errno(), libc::ECANCELED);
+    /// assert_eq!(greenhub::ffi::Interrupt::Killed.errno(), libc::ECANCELED);
     /// ```
     pub fn errno(self) -> i32 {
         match self {
@@ -52,7 +52,7 @@ impl Interrupt {
 
 impl From<Interrupt> for io::Error {
     /// ```
-    /// let e: std::io::Error = greenhub_runtime::ffi::Interrupt::TimedOut.into();
+    /// let e: std::io::Error = greenhub::ffi::Interrupt::TimedOut.into();
     /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
     /// ```
     fn from(i: Interrupt) -> io::Error {
@@ -66,8 +66,8 @@ impl From<Interrupt> for io::Error {
 /// never creates a hub.
 ///
 /// ```
-/// assert!(greenhub_runtime::spawn(greenhub_runtime::ffi::can_park).get().unwrap());
-/// std::thread::spawn(|| assert!(!greenhub_runtime::ffi::can_park())).join().unwrap(); // no hub
+/// assert!(greenhub::spawn(greenhub::ffi::can_park).get().unwrap());
+/// std::thread::spawn(|| assert!(!greenhub::ffi::can_park())).join().unwrap(); // no hub
 /// ```
 pub fn can_park() -> bool {
     hub::in_greenlet() || (hub::has_hub() && hub::if_exists(|h| !h.in_loop()).unwrap_or(false))
@@ -76,7 +76,7 @@ pub fn can_park() -> bool {
 /// The kill or timeout pending for the running greenlet (or greenlet zero), if any.
 ///
 /// ```
-/// assert_eq!(greenhub_runtime::ffi::interrupted(), None);
+/// assert_eq!(greenhub::ffi::interrupted(), None);
 /// ```
 pub fn interrupted() -> Option<Interrupt> {
     if !hub::has_hub() {
@@ -113,13 +113,13 @@ pub(crate) fn pending(task: &Task) -> Option<Interrupt> {
 /// error to return (a `Semaphore::acquire`) must not be used there.
 ///
 /// ```
-/// let g = greenhub_runtime::spawn(|| {
-///     greenhub_runtime::ffi::no_unwind(|| greenhub_runtime::sleep(std::time::Duration::from_secs(60)))
+/// let g = greenhub::spawn(|| {
+///     greenhub::ffi::no_unwind(|| greenhub::sleep(std::time::Duration::from_secs(60)))
 /// });
-/// greenhub_runtime::yield_now(); // it starts and sleeps
+/// greenhub::yield_now(); // it starts and sleeps
 /// g.kill();
 /// // The sleep ended early with Err(Killed), and the pending kill decided the outcome.
-/// assert_eq!(g.get(), Err(greenhub_runtime::GreenletError::Killed));
+/// assert_eq!(g.get(), Err(greenhub::GreenletError::Killed));
 /// ```
 pub fn no_unwind<R>(f: impl FnOnce() -> R) -> Result<R, Interrupt> {
     struct Depth(std::rc::Rc<crate::task::Task>);

@@ -14,8 +14,8 @@ use crate::task::{State, Task, Wait};
 /// thread itself, is 0).
 ///
 /// ```
-/// let a = greenhub_runtime::spawn(|| ());
-/// let b = greenhub_runtime::spawn(|| ());
+/// let a = greenhub::spawn(|| ());
+/// let b = greenhub::spawn(|| ());
 /// assert_ne!(a.id(), b.id());
 /// assert_eq!(a.name(), format!("greenlet-{}", a.id()));
 /// ```
@@ -26,7 +26,7 @@ impl GreenletId {
     /// The id as a number.
     ///
     /// ```
-    /// let g = greenhub_runtime::spawn(|| ());
+    /// let g = greenhub::spawn(|| ());
     /// assert!(g.id().as_u64() > 0);
     /// ```
     pub fn as_u64(self) -> u64 {
@@ -46,7 +46,7 @@ impl fmt::Display for GreenletId {
 /// is `!Send`: a greenlet lives and dies on the thread of the hub that runs it.
 ///
 /// ```
-/// let g = greenhub_runtime::spawn(|| 6 * 7);
+/// let g = greenhub::spawn(|| 6 * 7);
 /// assert!(!g.ready()); // spawning never switches: it has not run yet
 /// g.join();
 /// assert!(g.ready() && g.successful());
@@ -56,7 +56,7 @@ impl fmt::Display for GreenletId {
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>(_: T) {}
-/// assert_send(greenhub_runtime::spawn(|| ()));
+/// assert_send(greenhub::spawn(|| ()));
 /// ```
 pub struct Greenlet<T> {
     pub(crate) task: Rc<Task>,
@@ -81,7 +81,7 @@ impl<T: 'static> Greenlet<T> {
     /// The greenlet's id.
     ///
     /// ```
-    /// let g = greenhub_runtime::spawn(|| ());
+    /// let g = greenhub::spawn(|| ());
     /// println!("spawned greenlet {}", g.id());
     /// ```
     pub fn id(&self) -> GreenletId {
@@ -91,7 +91,7 @@ impl<T: 'static> Greenlet<T> {
     /// The name given with [`crate::Builder::name`], or `greenlet-<id>`.
     ///
     /// ```
-    /// let g = greenhub_runtime::Builder::new().name("worker-1").spawn(|| ());
+    /// let g = greenhub::Builder::new().name("worker-1").spawn(|| ());
     /// assert_eq!(g.name(), "worker-1");
     /// ```
     pub fn name(&self) -> String {
@@ -101,7 +101,7 @@ impl<T: 'static> Greenlet<T> {
     /// Waits until the greenlet has finished: with a value, a panic, or killed.
     ///
     /// ```
-    /// let g = greenhub_runtime::spawn(|| greenhub_runtime::sleep(std::time::Duration::from_millis(1)));
+    /// let g = greenhub::spawn(|| greenhub::sleep(std::time::Duration::from_millis(1)));
     /// g.join();
     /// assert!(g.ready());
     /// ```
@@ -113,7 +113,7 @@ impl<T: 'static> Greenlet<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let g = greenhub_runtime::spawn(|| greenhub_runtime::sleep(Duration::from_secs(5)));
+    /// let g = greenhub::spawn(|| greenhub::sleep(Duration::from_secs(5)));
     /// assert!(!g.join_timeout(Duration::from_millis(10)));
     /// g.kill();
     /// assert!(g.join_timeout(Duration::from_secs(1)));
@@ -125,7 +125,7 @@ impl<T: 'static> Greenlet<T> {
     /// Whether the greenlet has finished.
     ///
     /// ```
-    /// let g = greenhub_runtime::spawn(|| ());
+    /// let g = greenhub::spawn(|| ());
     /// assert!(!g.ready());
     /// g.join();
     /// assert!(g.ready());
@@ -137,7 +137,7 @@ impl<T: 'static> Greenlet<T> {
     /// Whether the greenlet finished with a value (not a panic, not killed).
     ///
     /// ```
-    /// let g = greenhub_runtime::spawn(|| ());
+    /// let g = greenhub::spawn(|| ());
     /// g.kill();
     /// assert!(g.ready() && !g.successful());
     /// ```
@@ -151,10 +151,10 @@ impl<T: 'static> Greenlet<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let g = greenhub_runtime::spawn(|| greenhub_runtime::sleep(Duration::from_secs(60)));
-    /// greenhub_runtime::yield_now(); // let it start and park
+    /// let g = greenhub::spawn(|| greenhub::sleep(Duration::from_secs(60)));
+    /// greenhub::yield_now(); // let it start and park
     /// g.kill();
-    /// assert_eq!(g.get(), Err(greenhub_runtime::GreenletError::Killed));
+    /// assert_eq!(g.get(), Err(greenhub::GreenletError::Killed));
     /// ```
     pub fn kill(&self) {
         hub::with(|h| h.kill(&self.task));
@@ -163,7 +163,7 @@ impl<T: 'static> Greenlet<T> {
     /// Waits for the greenlet, then gives its outcome.
     ///
     /// ```
-    /// let g = greenhub_runtime::spawn(|| String::from("done"));
+    /// let g = greenhub::spawn(|| String::from("done"));
     /// assert_eq!(g.get().unwrap(), "done");
     /// ```
     pub fn get(self) -> Result<T, GreenletError> {
@@ -183,7 +183,7 @@ impl<T: 'static> Greenlet<T> {
     /// The value, once the greenlet has finished successfully (does not wait).
     ///
     /// ```
-    /// let g = greenhub_runtime::spawn(|| vec![1, 2]);
+    /// let g = greenhub::spawn(|| vec![1, 2]);
     /// assert_eq!(g.value(), None);
     /// g.join();
     /// assert_eq!(g.value(), Some(vec![1, 2]));
@@ -206,7 +206,7 @@ impl<T: 'static> Greenlet<T> {
     /// use std::cell::RefCell;
     /// use std::rc::Rc;
     /// let log = Rc::new(RefCell::new(Vec::new()));
-    /// let g = greenhub_runtime::spawn(|| 1);
+    /// let g = greenhub::spawn(|| 1);
     /// for n in [1, 2] {
     ///     let l = log.clone();
     ///     g.link(move || l.borrow_mut().push(n));
@@ -226,10 +226,10 @@ impl<T: 'static> Greenlet<T> {
     /// use std::rc::Rc;
     /// let seen = Rc::new(Cell::new(0));
     /// let s = seen.clone();
-    /// let g = greenhub_runtime::spawn(|| 21);
+    /// let g = greenhub::spawn(|| 21);
     /// g.link_value(move |v: &i32| s.set(v * 2));
     /// g.join();
-    /// greenhub_runtime::run(); // the link's greenlet runs
+    /// greenhub::run(); // the link's greenlet runs
     /// assert_eq!(seen.get(), 42);
     /// ```
     pub fn link_value(&self, f: impl FnOnce(&T) + 'static) -> crate::LinkId {
@@ -253,11 +253,11 @@ impl<T: 'static> Greenlet<T> {
     /// use std::rc::Rc;
     /// let seen = Rc::new(RefCell::new(None));
     /// let s = seen.clone();
-    /// let g = greenhub_runtime::spawn(|| greenhub_runtime::sleep(std::time::Duration::from_secs(60)));
+    /// let g = greenhub::spawn(|| greenhub::sleep(std::time::Duration::from_secs(60)));
     /// g.link_exception(move |e| *s.borrow_mut() = Some(e.clone()));
     /// g.kill();
-    /// greenhub_runtime::run();
-    /// assert_eq!(*seen.borrow(), Some(greenhub_runtime::GreenletError::Killed));
+    /// greenhub::run();
+    /// assert_eq!(*seen.borrow(), Some(greenhub::GreenletError::Killed));
     /// ```
     pub fn link_exception(&self, f: impl FnOnce(&GreenletError) + 'static) -> crate::LinkId {
         crate::link::add(
@@ -273,11 +273,11 @@ impl<T: 'static> Greenlet<T> {
     /// Removes a link that has not run yet (gevent's `unlink`).
     ///
     /// ```
-    /// let g = greenhub_runtime::spawn(|| ());
+    /// let g = greenhub::spawn(|| ());
     /// let id = g.link(|| unreachable!("unlinked"));
     /// g.unlink(id);
     /// g.join();
-    /// greenhub_runtime::run();
+    /// greenhub::run();
     /// ```
     pub fn unlink(&self, id: crate::LinkId) {
         crate::link::remove(&self.task, id);
@@ -286,9 +286,9 @@ impl<T: 'static> Greenlet<T> {
     /// The error, once the greenlet has panicked or been killed (does not wait).
     ///
     /// ```
-    /// let g = greenhub_runtime::spawn(|| ());
+    /// let g = greenhub::spawn(|| ());
     /// g.kill();
-    /// assert_eq!(g.error(), Some(greenhub_runtime::GreenletError::Killed));
+    /// assert_eq!(g.error(), Some(greenhub::GreenletError::Killed));
     /// ```
     pub fn error(&self) -> Option<GreenletError> {
         match &*self.task.outcome.borrow() {

@@ -17,14 +17,14 @@ use crate::remote::RemoteQueue;
 /// let (handle_tx, handle_rx) = mpsc::channel();
 /// let (done_tx, done_rx) = mpsc::channel::<()>();
 /// let worker = std::thread::spawn(move || {
-///     handle_tx.send(greenhub_runtime::HubHandle::current().unwrap()).unwrap();
+///     handle_tx.send(greenhub::HubHandle::current().unwrap()).unwrap();
 ///     // Park this thread's greenlet zero until told to stop; the hub runs meanwhile.
-///     greenhub_runtime::threadpool::spawn_blocking(move || done_rx.recv().unwrap());
-///     greenhub_runtime::run();
+///     greenhub::threadpool::spawn_blocking(move || done_rx.recv().unwrap());
+///     greenhub::run();
 /// });
 /// let hub = handle_rx.recv().unwrap();
 /// let (tx, rx) = mpsc::channel();
-/// hub.spawn(move || tx.send(greenhub_runtime::current_name().is_some()).unwrap());
+/// hub.spawn(move || tx.send(greenhub::current_name().is_some()).unwrap());
 /// assert_eq!(rx.recv().unwrap(), true); // it ran as a greenlet on the worker's hub
 /// done_tx.send(()).unwrap();
 /// worker.join().unwrap();
@@ -45,7 +45,7 @@ impl HubHandle {
     /// A handle to the calling thread's hub (created, with its poller, if needed).
     ///
     /// ```
-    /// let h = greenhub_runtime::HubHandle::current().unwrap();
+    /// let h = greenhub::HubHandle::current().unwrap();
     /// println!("{h:?}");
     /// ```
     pub fn current() -> io::Result<HubHandle> {
@@ -60,10 +60,10 @@ impl HubHandle {
     /// exited, `f` is dropped without running.
     ///
     /// ```
-    /// let h = greenhub_runtime::HubHandle::current().unwrap();
+    /// let h = greenhub::HubHandle::current().unwrap();
     /// let (tx, rx) = std::sync::mpsc::channel();
     /// h.spawn(move || tx.send(42).unwrap()); // from this very thread, too
-    /// greenhub_runtime::sleep(std::time::Duration::from_millis(1)); // let the hub run it
+    /// greenhub::sleep(std::time::Duration::from_millis(1)); // let the hub run it
     /// assert_eq!(rx.try_recv(), Ok(42));
     /// ```
     pub fn spawn<F>(&self, f: F)

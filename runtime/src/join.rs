@@ -9,7 +9,7 @@ use crate::greenlet::{join_task, Greenlet, GreenletId};
 /// Object safe, so greenlets of different types can be joined together:
 ///
 /// ```
-/// use greenhub_runtime::{joinall, spawn, Join};
+/// use greenhub::{joinall, spawn, Join};
 /// let a = spawn(|| 1u8);
 /// let b = spawn(|| "two");
 /// joinall([&a as &dyn Join, &b]);
@@ -44,8 +44,8 @@ impl<T: 'static> Join for Greenlet<T> {
 /// Waits until every greenlet has finished.
 ///
 /// ```
-/// let gs: Vec<_> = (0..3).map(|i| greenhub_runtime::spawn(move || i * 2)).collect();
-/// greenhub_runtime::joinall(&gs);
+/// let gs: Vec<_> = (0..3).map(|i| greenhub::spawn(move || i * 2)).collect();
+/// greenhub::joinall(&gs);
 /// assert_eq!(gs.iter().map(|g| g.value().unwrap()).collect::<Vec<_>>(), [0, 2, 4]);
 /// ```
 pub fn joinall<'a, I, J>(greenlets: I)
@@ -63,9 +63,9 @@ where
 ///
 /// ```
 /// use std::time::Duration;
-/// let fast = greenhub_runtime::spawn(|| ());
-/// let slow = greenhub_runtime::spawn(|| greenhub_runtime::sleep(Duration::from_secs(5)));
-/// assert!(!greenhub_runtime::joinall_timeout([&fast, &slow], Duration::from_millis(20)));
+/// let fast = greenhub::spawn(|| ());
+/// let slow = greenhub::spawn(|| greenhub::sleep(Duration::from_secs(5)));
+/// assert!(!greenhub::joinall_timeout([&fast, &slow], Duration::from_millis(20)));
 /// assert!(fast.ready() && !slow.ready());
 /// slow.kill();
 /// ```
@@ -86,9 +86,9 @@ where
 ///
 /// ```
 /// use std::time::Duration;
-/// let gs: Vec<_> = (0..3).map(|_| greenhub_runtime::spawn(|| greenhub_runtime::sleep(Duration::from_secs(9)))).collect();
-/// greenhub_runtime::killall(&gs);
-/// greenhub_runtime::joinall(&gs);
+/// let gs: Vec<_> = (0..3).map(|_| greenhub::spawn(|| greenhub::sleep(Duration::from_secs(9)))).collect();
+/// greenhub::killall(&gs);
+/// greenhub::joinall(&gs);
 /// assert!(gs.iter().all(|g| g.ready() && !g.successful()));
 /// ```
 pub fn killall<'a, I, J>(greenlets: I)

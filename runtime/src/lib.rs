@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use greenhub_runtime::{joinall, sleep, spawn};
+//! use greenhub::{joinall, sleep, spawn};
 //!
 //! // gevent: gevent.joinall([gevent.spawn(task, i) for i in range(10)])
 //! let t = Instant::now();
@@ -83,9 +83,9 @@ use std::time::{Duration, Instant};
 /// let done = Rc::new(Cell::new(0));
 /// for _ in 0..3 {
 ///     let d = done.clone();
-///     greenhub_runtime::spawn(move || d.set(d.get() + 1)); // handles dropped: detached
+///     greenhub::spawn(move || d.set(d.get() + 1)); // handles dropped: detached
 /// }
-/// greenhub_runtime::run();
+/// greenhub::run();
 /// assert_eq!(done.get(), 3);
 /// ```
 ///
@@ -101,10 +101,10 @@ pub fn run() {
 ///
 /// ```
 /// use std::time::Duration;
-/// greenhub_runtime::spawn(|| greenhub_runtime::sleep(Duration::from_millis(1)));
-/// assert!(greenhub_runtime::run_timeout(Duration::from_secs(5)));
-/// let slow = greenhub_runtime::spawn(|| greenhub_runtime::sleep(Duration::from_secs(60)));
-/// assert!(!greenhub_runtime::run_timeout(Duration::from_millis(5)));
+/// greenhub::spawn(|| greenhub::sleep(Duration::from_millis(1)));
+/// assert!(greenhub::run_timeout(Duration::from_secs(5)));
+/// let slow = greenhub::spawn(|| greenhub::sleep(Duration::from_secs(60)));
+/// assert!(!greenhub::run_timeout(Duration::from_millis(5)));
 /// slow.kill();
 /// ```
 pub fn run_timeout(timeout: Duration) -> bool {
@@ -114,8 +114,8 @@ pub fn run_timeout(timeout: Duration) -> bool {
 /// The running greenlet's name; `None` outside a greenlet (on the thread's own stack).
 ///
 /// ```
-/// assert_eq!(greenhub_runtime::current_name(), None);
-/// let g = greenhub_runtime::spawn(greenhub_runtime::current_name);
+/// assert_eq!(greenhub::current_name(), None);
+/// let g = greenhub::spawn(greenhub::current_name);
 /// let name = g.name();
 /// assert_eq!(g.get(), Ok(Some(name)));
 /// ```
@@ -127,10 +127,10 @@ pub fn current_name() -> Option<String> {
 /// running, parked) and what a parked one waits on (gevent's `print_run_info`).
 ///
 /// ```
-/// let g = greenhub_runtime::Builder::new().name("sleeper")
-///     .spawn(|| greenhub_runtime::sleep(std::time::Duration::from_secs(60)));
-/// greenhub_runtime::yield_now();
-/// let d = greenhub_runtime::dump();
+/// let g = greenhub::Builder::new().name("sleeper")
+///     .spawn(|| greenhub::sleep(std::time::Duration::from_secs(60)));
+/// greenhub::yield_now();
+/// let d = greenhub::dump();
 /// assert!(d.contains("sleeper: parked on sleep"), "{d}");
 /// g.kill();
 /// ```
@@ -143,8 +143,8 @@ pub fn dump() -> String {
 /// including libc hooks.
 ///
 /// ```
-/// assert!(!greenhub_runtime::in_greenlet());
-/// assert_eq!(greenhub_runtime::spawn(greenhub_runtime::in_greenlet).get(), Ok(true));
+/// assert!(!greenhub::in_greenlet());
+/// assert_eq!(greenhub::spawn(greenhub::in_greenlet).get(), Ok(true));
 /// ```
 pub fn in_greenlet() -> bool {
     hub::in_greenlet()
@@ -153,7 +153,7 @@ pub fn in_greenlet() -> bool {
 /// Counters of this thread's hub (for tests and diagnostics).
 ///
 /// ```
-/// let s: greenhub_runtime::HubStats = greenhub_runtime::stats();
+/// let s: greenhub::HubStats = greenhub::stats();
 /// assert_eq!(s.io_waits, 0);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -177,7 +177,7 @@ pub struct HubStats {
 /// This thread's hub counters.
 ///
 /// ```
-/// let s = greenhub_runtime::stats();
+/// let s = greenhub::stats();
 /// assert_eq!(s.greenlets, 0);
 /// ```
 pub fn stats() -> HubStats {

@@ -18,8 +18,8 @@ use crate::task::{Task, Wait};
 /// Identifies one link, for [`crate::Greenlet::unlink`].
 ///
 /// ```
-/// let g = greenhub_runtime::spawn(|| ());
-/// let id: greenhub_runtime::LinkId = g.link(|| ());
+/// let g = greenhub::spawn(|| ());
+/// let id: greenhub::LinkId = g.link(|| ());
 /// g.unlink(id);
 /// g.join();
 /// ```

@@ -36,9 +36,9 @@ impl fmt::Debug for Locals {
 ///
 /// ```
 /// use std::cell::Cell;
-/// greenhub_runtime::greenlet_local! { static COUNT: Cell<u32> = Cell::new(0); }
-/// let a = greenhub_runtime::spawn(|| { COUNT.with(|c| c.set(c.get() + 1)); COUNT.with(Cell::get) });
-/// let b = greenhub_runtime::spawn(|| COUNT.with(Cell::get));
+/// greenhub::greenlet_local! { static COUNT: Cell<u32> = Cell::new(0); }
+/// let a = greenhub::spawn(|| { COUNT.with(|c| c.set(c.get() + 1)); COUNT.with(Cell::get) });
+/// let b = greenhub::spawn(|| COUNT.with(Cell::get));
 /// assert_eq!((a.get(), b.get()), (Ok(1), Ok(0))); // separate values
 /// ```
 pub struct GreenletLocal<T: 'static> {
@@ -55,7 +55,7 @@ impl<T: 'static> GreenletLocal<T> {
     /// A key whose values start as `init()` (use [`greenlet_local!`](crate::greenlet_local)).
     ///
     /// ```
-    /// static K: greenhub_runtime::GreenletLocal<u8> = greenhub_runtime::GreenletLocal::new(|| 7);
+    /// static K: greenhub::GreenletLocal<u8> = greenhub::GreenletLocal::new(|| 7);
     /// assert_eq!(K.with(|v| *v), 7);
     /// ```
     pub const fn new(init: fn() -> T) -> GreenletLocal<T> {
@@ -68,7 +68,7 @@ impl<T: 'static> GreenletLocal<T> {
     ///
     /// ```
     /// use std::cell::RefCell;
-    /// greenhub_runtime::greenlet_local! { static NAME: RefCell<String> = RefCell::new(String::new()); }
+    /// greenhub::greenlet_local! { static NAME: RefCell<String> = RefCell::new(String::new()); }
     /// NAME.with(|n| n.borrow_mut().push_str("main"));
     /// assert_eq!(NAME.with(|n| n.borrow().clone()), "main");
     /// ```
@@ -95,7 +95,7 @@ impl<T: 'static> GreenletLocal<T> {
 ///
 /// ```
 /// use std::cell::RefCell;
-/// greenhub_runtime::greenlet_local! {
+/// greenhub::greenlet_local! {
 ///     /// Per-greenlet scratch.
 ///     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::new());
 ///     pub(crate) static DEPTH: u32 = 0;

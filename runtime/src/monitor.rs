@@ -94,8 +94,8 @@ impl Heartbeat {
 ///
 /// ```
 /// use std::time::Duration;
-/// greenhub_runtime::set_max_blocking(Some(Duration::from_millis(100)));
-/// greenhub_runtime::set_max_blocking(None);
+/// greenhub::set_max_blocking(Some(Duration::from_millis(100)));
+/// greenhub::set_max_blocking(None);
 /// ```
 pub fn set_max_blocking(limit: Option<Duration>) {
     let ms = limit.map_or(0, |d| d.as_millis().clamp(1, u64::MAX as u128) as u64);
@@ -108,7 +108,7 @@ pub fn set_max_blocking(limit: Option<Duration>) {
 /// The detector's current limit.
 ///
 /// ```
-/// let _ = greenhub_runtime::max_blocking();
+/// let _ = greenhub::max_blocking();
 /// ```
 pub fn max_blocking() -> Option<Duration> {
     match LIMIT_MS.load(Ordering::Relaxed) {

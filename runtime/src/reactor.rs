@@ -54,7 +54,7 @@ const WRITE_CLOSED: u8 = 8;
 /// The readiness a wait is for: readable, writable, or either.
 ///
 /// ```
-/// use greenhub_runtime::Interest;
+/// use greenhub::Interest;
 /// let both = Interest::READABLE | Interest::WRITABLE;
 /// assert!(both.is_readable() && both.is_writable());
 /// assert!(!Interest::READABLE.is_writable());
@@ -71,7 +71,7 @@ impl Interest {
     /// Whether reading is of interest.
     ///
     /// ```
-    /// assert!(greenhub_runtime::Interest::READABLE.is_readable());
+    /// assert!(greenhub::Interest::READABLE.is_readable());
     /// ```
     pub fn is_readable(self) -> bool {
         self.0 & READABLE != 0
@@ -80,7 +80,7 @@ impl Interest {
     /// Whether writing is of interest.
     ///
     /// ```
-    /// assert!(greenhub_runtime::Interest::WRITABLE.is_writable());
+    /// assert!(greenhub::Interest::WRITABLE.is_writable());
     /// ```
     pub fn is_writable(self) -> bool {
         self.0 & WRITABLE != 0
@@ -452,12 +452,12 @@ impl Drop for IoWait<'_> {
 ///
 /// ```
 /// use std::os::fd::AsRawFd;
-/// use greenhub_runtime::{wait_fd, Interest};
+/// use greenhub::{wait_fd, Interest};
 /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
 /// a.set_nonblocking(true).unwrap();
 /// // Not readable, but writable: a wait for either returns.
 /// wait_fd(a.as_raw_fd(), Interest::READABLE | Interest::WRITABLE, None).unwrap();
-/// greenhub_runtime::deregister(a.as_raw_fd());
+/// greenhub::deregister(a.as_raw_fd());
 /// ```
 pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
     hub::with(|hub| {
@@ -475,12 +475,12 @@ pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
 ///
 /// ```
 /// use std::os::fd::AsRawFd;
-/// use greenhub_runtime::{wait_any, Interest};
+/// use greenhub::{wait_any, Interest};
 /// let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
 /// a.set_nonblocking(true).unwrap();
-/// let w = greenhub_runtime::spawn(move || { std::io::Write::write_all(&mut &b, b"x").unwrap(); b });
+/// let w = greenhub::spawn(move || { std::io::Write::write_all(&mut &b, b"x").unwrap(); b });
 /// wait_any(&[(a.as_raw_fd(), Interest::READABLE)], None).unwrap();
-/// greenhub_runtime::deregister(a.as_raw_fd());
+/// greenhub::deregister(a.as_raw_fd());
 /// drop(w.get());
 /// ```
 pub fn wait_any(fds: &[(RawFd, Interest)], deadline: Option<Instant>) -> io::Result<()> {
@@ -503,12 +503,12 @@ pub fn wait_any(fds: &[(RawFd, Interest)], deadline: Option<Instant>) -> io::Res
 /// use std::os::fd::AsRawFd;
 /// let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
 /// a.set_nonblocking(true).unwrap();
-/// let w = greenhub_runtime::spawn(move || std::io::Write::write_all(&mut &b, b"x").map(|_| b));
+/// let w = greenhub::spawn(move || std::io::Write::write_all(&mut &b, b"x").map(|_| b));
 /// let fd = a.as_raw_fd();
 /// let mut buf = [0u8; 1];
-/// let n = greenhub_runtime::retry_fd(fd, greenhub_runtime::Interest::READABLE, None, || a.read(&mut buf)).unwrap();
+/// let n = greenhub::retry_fd(fd, greenhub::Interest::READABLE, None, || a.read(&mut buf)).unwrap();
 /// assert_eq!(&buf[..n], b"x");
-/// greenhub_runtime::deregister(fd);
+/// greenhub::deregister(fd);
 /// drop(w.get());
 /// ```
 pub fn retry_fd<R>(
@@ -538,18 +538,18 @@ pub fn retry_fd<R>(
 /// use std::os::unix::net::UnixStream;
 /// let (mut a, b) = UnixStream::pair().unwrap();
 /// a.set_nonblocking(true).unwrap();
-/// let writer = greenhub_runtime::spawn(move || { (&b).write_all(b"hi").unwrap(); b });
+/// let writer = greenhub::spawn(move || { (&b).write_all(b"hi").unwrap(); b });
 /// let mut buf = [0u8; 2];
 /// loop {
 ///     match a.read(&mut buf) {
 ///         Ok(n) => { assert_eq!(&buf[..n], b"hi"); break; }
 ///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-///             greenhub_runtime::wait_readable(a.as_raw_fd(), None).unwrap();
+///             greenhub::wait_readable(a.as_raw_fd(), None).unwrap();
 ///         }
 ///         Err(e) => panic!("{e}"),
 ///     }
 /// }
-/// greenhub_runtime::deregister(a.as_raw_fd());
+/// greenhub::deregister(a.as_raw_fd());
 /// drop(writer.get());
 /// ```
 pub fn wait_readable(fd: RawFd, deadline: Option<Instant>) -> io::Result<()> {
@@ -563,8 +563,8 @@ pub fn wait_readable(fd: RawFd, deadline: Option<Instant>) -> io::Result<()> {
 /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
 /// a.set_nonblocking(true).unwrap();
 /// // A fresh socket is writable: its first edge is reported at registration.
-/// greenhub_runtime::wait_writable(a.as_raw_fd(), None).unwrap();
-/// greenhub_runtime::deregister(a.as_raw_fd());
+/// greenhub::wait_writable(a.as_raw_fd(), None).unwrap();
+/// greenhub::deregister(a.as_raw_fd());
 /// ```
 pub fn wait_writable(fd: RawFd, deadline: Option<Instant>) -> io::Result<()> {
     wait_fd(fd, Interest::WRITABLE, deadline)
@@ -578,7 +578,7 @@ pub fn wait_writable(fd: RawFd, deadline: Option<Instant>) -> io::Result<()> {
 ///
 /// ```
 /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-/// greenhub_runtime::deregister(std::os::fd::AsRawFd::as_raw_fd(&a)); // unknown fds are ignored
+/// greenhub::deregister(std::os::fd::AsRawFd::as_raw_fd(&a)); // unknown fds are ignored
 /// ```
 pub fn deregister(fd: RawFd) {
     if !hub::has_hub() {
@@ -615,7 +615,7 @@ pub fn deregister(fd: RawFd) {
 /// use std::os::fd::{AsFd, AsRawFd};
 /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
 /// a.set_nonblocking(true).unwrap();
-/// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
+/// let reg = greenhub::Registration::new(a.as_fd()).unwrap();
 /// reg.wait_writable(None).unwrap();
 /// ```
 pub struct Registration {
@@ -638,7 +638,7 @@ impl Registration {
     /// # use std::os::fd::{AsFd, AsRawFd};
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
+    /// let reg = greenhub::Registration::new(a.as_fd()).unwrap();
     /// assert_eq!(reg.fd(), a.as_raw_fd());
     /// ```
     pub fn new(fd: BorrowedFd<'_>) -> io::Result<Registration> {
@@ -662,11 +662,11 @@ impl Registration {
     /// ```
     /// use std::io::Read;
     /// use std::os::fd::AsFd;
-    /// use greenhub_runtime::{Interest, Registration};
+    /// use greenhub::{Interest, Registration};
     /// let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// a.set_nonblocking(true).unwrap();
     /// let reg = Registration::new(a.as_fd()).unwrap();
-    /// let w = greenhub_runtime::spawn(move || std::io::Write::write_all(&mut &b, b"ok").map(|_| b));
+    /// let w = greenhub::spawn(move || std::io::Write::write_all(&mut &b, b"ok").map(|_| b));
     /// let mut buf = [0u8; 2];
     /// let n = reg.retry(Interest::READABLE, None, || a.read(&mut buf)).unwrap();
     /// assert_eq!(&buf[..n], b"ok");
@@ -687,8 +687,8 @@ impl Registration {
     /// # use std::os::fd::AsFd;
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// use greenhub_runtime::Interest;
-    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
+    /// use greenhub::Interest;
+    /// let reg = greenhub::Registration::new(a.as_fd()).unwrap();
     /// reg.wait(Interest::READABLE | Interest::WRITABLE, None).unwrap(); // writable
     /// ```
     pub fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
@@ -701,7 +701,7 @@ impl Registration {
     /// # use std::os::fd::{AsFd, AsRawFd};
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
+    /// let reg = greenhub::Registration::new(a.as_fd()).unwrap();
     /// assert_eq!(reg.fd(), a.as_raw_fd());
     /// ```
     pub fn fd(&self) -> RawFd {
@@ -714,7 +714,7 @@ impl Registration {
     /// # use std::os::fd::{AsFd, AsRawFd};
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
+    /// let reg = greenhub::Registration::new(a.as_fd()).unwrap();
     /// let e = reg.wait_readable(Some(std::time::Instant::now() + std::time::Duration::from_millis(5))).unwrap_err();
     /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut); // nothing to read
     /// ```
@@ -731,7 +731,7 @@ impl Registration {
     /// use std::os::fd::{AsFd, AsRawFd};
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
+    /// let reg = greenhub::Registration::new(a.as_fd()).unwrap();
     /// assert!(reg.is_readable()); // unknown at first: try the operation
     /// reg.clear_readable(); // it returned WouldBlock (or a short read drained the fd)
     /// assert!(!reg.is_readable());
@@ -746,7 +746,7 @@ impl Registration {
     /// # use std::os::fd::{AsFd, AsRawFd};
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
+    /// let reg = greenhub::Registration::new(a.as_fd()).unwrap();
     /// assert!(reg.is_writable());
     /// ```
     pub fn is_writable(&self) -> bool {
@@ -761,7 +761,7 @@ impl Registration {
     /// # use std::os::fd::{AsFd, AsRawFd};
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
+    /// let reg = greenhub::Registration::new(a.as_fd()).unwrap();
     /// reg.clear_readable();
     /// assert!(!reg.is_readable());
     /// ```
@@ -775,7 +775,7 @@ impl Registration {
     /// # use std::os::fd::{AsFd, AsRawFd};
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
+    /// let reg = greenhub::Registration::new(a.as_fd()).unwrap();
     /// reg.clear_writable();
     /// assert!(!reg.is_writable());
     /// ```
@@ -801,7 +801,7 @@ impl Registration {
     /// # use std::os::fd::{AsFd, AsRawFd};
     /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub_runtime::Registration::new(a.as_fd()).unwrap();
+    /// let reg = greenhub::Registration::new(a.as_fd()).unwrap();
     /// reg.wait_writable(None).unwrap(); // the first edge arrives at registration
     /// ```
     pub fn wait_writable(&self, deadline: Option<Instant>) -> io::Result<()> {

@@ -14,8 +14,8 @@ use crate::task::Wait;
 /// ```
 /// use std::time::{Duration, Instant};
 /// let t = Instant::now();
-/// let gs: Vec<_> = (0..100).map(|_| greenhub_runtime::spawn(|| greenhub_runtime::sleep(Duration::from_millis(50)))).collect();
-/// greenhub_runtime::joinall(&gs);
+/// let gs: Vec<_> = (0..100).map(|_| greenhub::spawn(|| greenhub::sleep(Duration::from_millis(50)))).collect();
+/// greenhub::joinall(&gs);
 /// assert!(t.elapsed() < Duration::from_secs(2)); // concurrently, not 5 s
 /// ```
 pub fn sleep(d: Duration) {
@@ -38,8 +38,8 @@ pub fn sleep(d: Duration) {
 /// use std::rc::Rc;
 /// let log = Rc::new(RefCell::new(String::new()));
 /// let l = log.clone();
-/// let _g = greenhub_runtime::spawn(move || l.borrow_mut().push('g'));
-/// greenhub_runtime::yield_now();
+/// let _g = greenhub::spawn(move || l.borrow_mut().push('g'));
+/// greenhub::yield_now();
 /// log.borrow_mut().push('m');
 /// assert_eq!(*log.borrow(), "gm");
 /// ```

@@ -30,16 +30,16 @@ use corosensei::stack::{Stack, StackPointer};
 /// overflow in practice; [`crate::Builder::stack_size`] chooses another size.
 ///
 /// ```
-/// assert_eq!(greenhub_runtime::DEFAULT_STACK_SIZE, 256 * 1024);
+/// assert_eq!(greenhub::DEFAULT_STACK_SIZE, 256 * 1024);
 /// ```
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 /// Smallest usable stack size accepted (smaller requests are rounded up).
 ///
 /// ```
-/// let g = greenhub_runtime::Builder::new().stack_size(1).spawn(|| ()); // rounded up
+/// let g = greenhub::Builder::new().stack_size(1).spawn(|| ()); // rounded up
 /// g.join();
-/// assert!(greenhub_runtime::MIN_STACK_SIZE >= 16 * 1024);
+/// assert!(greenhub::MIN_STACK_SIZE >= 16 * 1024);
 /// ```
 pub const MIN_STACK_SIZE: usize = 16 * 1024;
 
@@ -310,8 +310,8 @@ fn install_guard(addr: usize, page: usize) -> io::Result<()> {
 /// How guard pages are installed: `"madvise"`, `"mprotect"` or `"unknown"` (no slab yet).
 ///
 /// ```
-/// let _ = greenhub_runtime::spawn(|| ()).get();
-/// assert!(matches!(greenhub_runtime::stack_guard_method(), "madvise" | "mprotect"));
+/// let _ = greenhub::spawn(|| ()).get();
+/// assert!(matches!(greenhub::stack_guard_method(), "madvise" | "mprotect"));
 /// ```
 pub fn guard_method() -> &'static str {
     match GUARD_METHOD.load(Ordering::Relaxed) {
@@ -325,10 +325,10 @@ pub fn guard_method() -> &'static str {
 /// reuses pooled stacks and this number stays put: a spawn makes no `mmap`.
 ///
 /// ```
-/// let _ = greenhub_runtime::spawn(|| ()).get();
-/// let before = greenhub_runtime::stack_slabs();
-/// for _ in 0..10 { let _ = greenhub_runtime::spawn(|| ()).get(); }
-/// assert_eq!(greenhub_runtime::stack_slabs(), before);
+/// let _ = greenhub::spawn(|| ()).get();
+/// let before = greenhub::stack_slabs();
+/// for _ in 0..10 { let _ = greenhub::spawn(|| ()).get(); }
+/// assert_eq!(greenhub::stack_slabs(), before);
 /// ```
 pub fn stack_slabs() -> usize {
     SLABS.load(Ordering::Relaxed)

@@ -18,7 +18,7 @@ use crate::unwind;
 ///
 /// ```
 /// use std::time::Duration;
-/// use greenhub_runtime::{sleep, with_timeout, TimedOut};
+/// use greenhub::{sleep, with_timeout, TimedOut};
 /// assert_eq!(with_timeout(Duration::from_millis(50), || 7), Ok(7));
 /// let outer = with_timeout(Duration::from_secs(5), || {
 ///     with_timeout(Duration::from_millis(10), || sleep(Duration::from_secs(60)))

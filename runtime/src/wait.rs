@@ -26,11 +26,11 @@ pub struct WaitSlot<'a>(pub(crate) &'a WaitQueue);
 /// it). Object safe, sealed.
 ///
 /// ```
-/// use greenhub_runtime::{spawn, sync::Event, Waitable};
+/// use greenhub::{spawn, sync::Event, Waitable};
 /// let g = spawn(|| ());
 /// let e = Event::new();
 /// let all: [&dyn Waitable; 2] = [&g, &e];
-/// assert_eq!(greenhub_runtime::wait(&all, Some(1), None), [0]);
+/// assert_eq!(greenhub::wait(&all, Some(1), None), [0]);
 /// ```
 pub trait Waitable: sealed::Sealed {
     /// Whether it is ready now.
@@ -83,7 +83,7 @@ impl<T: Clone, E: Clone + fmt::Debug> Waitable for AsyncResult<T, E> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use greenhub_runtime::{sleep, spawn, wait, Waitable};
+/// use greenhub::{sleep, spawn, wait, Waitable};
 /// let slow = spawn(|| sleep(Duration::from_millis(20)));
 /// let fast = spawn(|| sleep(Duration::from_millis(1)));
 /// let all: [&dyn Waitable; 2] = [&slow, &fast];
@@ -102,7 +102,7 @@ pub fn wait(objects: &[&dyn Waitable], count: Option<usize>, timeout: Option<Dur
 ///
 /// ```
 /// use std::time::Duration;
-/// use greenhub_runtime::{iwait, sleep, spawn, Waitable};
+/// use greenhub::{iwait, sleep, spawn, Waitable};
 /// let gs: Vec<_> = [30u64, 10, 20].into_iter().map(|ms| spawn(move || sleep(Duration::from_millis(ms)))).collect();
 /// let refs: Vec<&dyn Waitable> = gs.iter().map(|g| g as &dyn Waitable).collect();
 /// assert_eq!(iwait(&refs, None).collect::<Vec<_>>(), [1, 2, 0]);

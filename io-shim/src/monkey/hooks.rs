@@ -8,7 +8,7 @@
 //! out) — sleeps return early instead, since callers retry an interrupted sleep. While
 //! the cancellation is pending every later hook call of that greenlet fails the same
 //! way at once; it is thrown at the greenlet's next wait in Rust code, or decides its
-//! outcome when it ends (see `greenhub_runtime::ffi`).
+//! outcome when it ends (see `greenhub::ffi`).
 
 use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void, CStr, CString};
 use std::io;

@@ -57,14 +57,14 @@ const ALL: u8 = SOCKET | TIME | DNS | SELECT;
 /// [`patch_time`], [`patch_dns`] and [`patch_select`].
 ///
 /// ```
-/// greenhub_io::monkey::patch_all();
-/// assert!(greenhub_io::monkey::is_patched());
+/// greenhub::monkey::patch_all();
+/// assert!(greenhub::monkey::is_patched());
 /// // Now std::thread::sleep inside a greenlet is a greenhub sleep:
 /// let t = std::time::Instant::now();
 /// let gs: Vec<_> = (0..10)
-///     .map(|_| greenhub_runtime::spawn(|| std::thread::sleep(std::time::Duration::from_millis(50))))
+///     .map(|_| greenhub::spawn(|| std::thread::sleep(std::time::Duration::from_millis(50))))
 ///     .collect();
-/// greenhub_runtime::joinall(&gs);
+/// greenhub::joinall(&gs);
 /// assert!(t.elapsed() < std::time::Duration::from_millis(400));
 /// ```
 pub fn patch_all() {
@@ -76,8 +76,8 @@ pub fn patch_all() {
 /// created after this call are cooperative.
 ///
 /// ```
-/// greenhub_io::monkey::patch_socket();
-/// assert!(greenhub_io::monkey::is_socket_patched());
+/// greenhub::monkey::patch_socket();
+/// assert!(greenhub::monkey::is_socket_patched());
 /// ```
 pub fn patch_socket() {
     PATCHED.fetch_or(SOCKET, Ordering::SeqCst);
@@ -87,8 +87,8 @@ pub fn patch_socket() {
 /// (gevent's `patch_time`).
 ///
 /// ```
-/// greenhub_io::monkey::patch_time();
-/// assert!(greenhub_io::monkey::is_time_patched());
+/// greenhub::monkey::patch_time();
+/// assert!(greenhub::monkey::is_time_patched());
 /// ```
 pub fn patch_time() {
     PATCHED.fetch_or(TIME, Ordering::SeqCst);
@@ -97,8 +97,8 @@ pub fn patch_time() {
 /// Name resolution: `getaddrinfo` runs on the threadpool (gevent's `patch_dns`).
 ///
 /// ```
-/// greenhub_io::monkey::patch_dns();
-/// assert!(greenhub_io::monkey::is_dns_patched());
+/// greenhub::monkey::patch_dns();
+/// assert!(greenhub::monkey::is_dns_patched());
 /// ```
 pub fn patch_dns() {
     PATCHED.fetch_or(DNS, Ordering::SeqCst);
@@ -108,8 +108,8 @@ pub fn patch_dns() {
 /// `patch_select`).
 ///
 /// ```
-/// greenhub_io::monkey::patch_select();
-/// assert!(greenhub_io::monkey::is_select_patched());
+/// greenhub::monkey::patch_select();
+/// assert!(greenhub::monkey::is_select_patched());
 /// ```
 pub fn patch_select() {
     PATCHED.fetch_or(SELECT, Ordering::SeqCst);
@@ -118,7 +118,7 @@ pub fn patch_select() {
 /// Whether every part is patched ([`patch_all`], or all four parts one by one).
 ///
 /// ```
-/// let _ = greenhub_io::monkey::is_patched();
+/// let _ = greenhub::monkey::is_patched();
 /// ```
 pub fn is_patched() -> bool {
     PATCHED.load(Ordering::Relaxed) == ALL
@@ -127,7 +127,7 @@ pub fn is_patched() -> bool {
 /// Whether [`patch_socket`] (or [`patch_all`]) has been called.
 ///
 /// ```
-/// let _ = greenhub_io::monkey::is_socket_patched();
+/// let _ = greenhub::monkey::is_socket_patched();
 /// ```
 pub fn is_socket_patched() -> bool {
     part(SOCKET)
@@ -136,7 +136,7 @@ pub fn is_socket_patched() -> bool {
 /// Whether [`patch_time`] (or [`patch_all`]) has been called.
 ///
 /// ```
-/// let _ = greenhub_io::monkey::is_time_patched();
+/// let _ = greenhub::monkey::is_time_patched();
 /// ```
 pub fn is_time_patched() -> bool {
     part(TIME)
@@ -145,7 +145,7 @@ pub fn is_time_patched() -> bool {
 /// Whether [`patch_dns`] (or [`patch_all`]) has been called.
 ///
 /// ```
-/// let _ = greenhub_io::monkey::is_dns_patched();
+/// let _ = greenhub::monkey::is_dns_patched();
 /// ```
 pub fn is_dns_patched() -> bool {
     part(DNS)
@@ -154,7 +154,7 @@ pub fn is_dns_patched() -> bool {
 /// Whether [`patch_select`] (or [`patch_all`]) has been called.
 ///
 /// ```
-/// let _ = greenhub_io::monkey::is_select_patched();
+/// let _ = greenhub::monkey::is_select_patched();
 /// ```
 pub fn is_select_patched() -> bool {
     part(SELECT)

@@ -10,7 +10,7 @@ use super::dns::resolve;
 /// resolved on the threadpool while the greenlet parks, instead of blocking the thread.
 ///
 /// ```
-/// use greenhub_io::net::ToSocketAddrs;
+/// use greenhub::net::ToSocketAddrs;
 /// let addrs: Vec<_> = ("localhost", 80).to_socket_addrs().unwrap().collect();
 /// assert!(addrs.iter().any(|a| a.ip().is_loopback() && a.port() == 80));
 /// let a: Vec<_> = "127.0.0.1:9".to_socket_addrs().unwrap().collect();

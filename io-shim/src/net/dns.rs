@@ -69,9 +69,9 @@ fn unknown(name: &str, why: &str) -> io::Error {
 /// An unknown host is an error of kind [`io::ErrorKind::NotFound`].
 ///
 /// ```
-/// let ips = greenhub_io::net::lookup_host("localhost").unwrap();
+/// let ips = greenhub::net::lookup_host("localhost").unwrap();
 /// assert!(ips.iter().any(|ip| ip.is_loopback()));
-/// let err = greenhub_io::net::lookup_host("no-such-host.invalid").unwrap_err();
+/// let err = greenhub::net::lookup_host("no-such-host.invalid").unwrap_err();
 /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
 /// ```
 pub fn lookup_host(host: &str) -> io::Result<Vec<IpAddr>> {
@@ -87,7 +87,7 @@ pub fn lookup_host(host: &str) -> io::Result<Vec<IpAddr>> {
 /// The first IPv4 address of `host` (gevent's `gethostbyname`).
 ///
 /// ```
-/// let ip = greenhub_io::net::gethostbyname("localhost").unwrap();
+/// let ip = greenhub::net::gethostbyname("localhost").unwrap();
 /// assert_eq!(ip, std::net::IpAddr::from([127, 0, 0, 1]));
 /// ```
 pub fn gethostbyname(host: &str) -> io::Result<IpAddr> {

@@ -27,10 +27,10 @@ const BACKLOG: i32 = 1024;
 ///
 /// ```
 /// use std::io::{Read, Write};
-/// use greenhub_io::net::{TcpListener, TcpStream};
+/// use greenhub::net::{TcpListener, TcpStream};
 /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
 /// let addr = listener.local_addr().unwrap();
-/// let server = greenhub_runtime::spawn(move || {
+/// let server = greenhub::spawn(move || {
 ///     let (mut s, _) = listener.accept().unwrap();
 ///     let mut buf = [0u8; 5];
 ///     s.read_exact(&mut buf).unwrap();
@@ -69,8 +69,8 @@ impl TcpStream {
     /// Connects to the first address that accepts (names resolve cooperatively).
     ///
     /// ```
-    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// assert_eq!(s.peer_addr().unwrap(), l.local_addr().unwrap());
     /// ```
     pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
@@ -80,9 +80,9 @@ impl TcpStream {
     /// Connects to `addr`, giving up with [`io::ErrorKind::TimedOut`] after `timeout`.
     ///
     /// ```
-    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let addr = l.local_addr().unwrap();
-    /// let s = greenhub_io::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1));
+    /// let s = greenhub::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1));
     /// assert!(s.is_ok());
     /// ```
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
@@ -97,7 +97,7 @@ impl TcpStream {
     /// ```
     /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    /// let s = greenhub_io::net::TcpStream::from_std(s).unwrap();
+    /// let s = greenhub::net::TcpStream::from_std(s).unwrap();
     /// assert!(s.peer_addr().is_ok());
     /// ```
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
@@ -108,8 +108,8 @@ impl TcpStream {
     /// other handles from [`TcpStream::try_clone`] exist.
     ///
     /// ```
-    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// let std_stream = s.into_std().unwrap();
     /// assert!(std_stream.peer_addr().is_ok());
     /// ```
@@ -120,8 +120,8 @@ impl TcpStream {
     /// The remote address.
     ///
     /// ```
-    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// # let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// assert_eq!(s.peer_addr().unwrap(), l.local_addr().unwrap());
     /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
@@ -131,8 +131,8 @@ impl TcpStream {
     /// The local address.
     ///
     /// ```
-    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// # let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// assert!(s.local_addr().unwrap().ip().is_loopback());
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -142,8 +142,8 @@ impl TcpStream {
     /// Shuts down reading, writing or both.
     ///
     /// ```
-    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// s.shutdown(std::net::Shutdown::Write).unwrap();
     /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
@@ -153,8 +153,8 @@ impl TcpStream {
     /// Another handle to the same socket (same registration, same timeouts).
     ///
     /// ```
-    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// # let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// let other = s.try_clone().unwrap();
     /// assert_eq!(other.local_addr().unwrap(), s.local_addr().unwrap());
     /// ```
@@ -165,8 +165,8 @@ impl TcpStream {
     /// Sets `TCP_NODELAY`.
     ///
     /// ```
-    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// # let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// s.set_nodelay(true).unwrap();
     /// assert!(s.nodelay().unwrap());
     /// ```
@@ -177,8 +177,8 @@ impl TcpStream {
     /// Whether `TCP_NODELAY` is set.
     ///
     /// ```
-    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// # let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// s.set_nodelay(false).unwrap();
     /// assert!(!s.nodelay().unwrap());
     /// ```
@@ -189,8 +189,8 @@ impl TcpStream {
     /// Sets the IP time-to-live.
     ///
     /// ```
-    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// # let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// s.set_ttl(64).unwrap();
     /// assert_eq!(s.ttl().unwrap(), 64);
     /// ```
@@ -201,8 +201,8 @@ impl TcpStream {
     /// The IP time-to-live.
     ///
     /// ```
-    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// # let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// s.set_ttl(32).unwrap();
     /// assert_eq!(s.ttl().unwrap(), 32);
     /// ```
@@ -215,8 +215,8 @@ impl TcpStream {
     ///
     /// ```
     /// use std::io::Read;
-    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// let mut s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let mut s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// s.set_read_timeout(Some(std::time::Duration::from_millis(10))).unwrap();
     /// let err = s.read(&mut [0u8; 8]).unwrap_err();
     /// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
@@ -228,8 +228,8 @@ impl TcpStream {
     /// Like [`TcpStream::set_read_timeout`], for writes.
     ///
     /// ```
-    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// # let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// s.set_write_timeout(Some(std::time::Duration::from_secs(1))).unwrap();
     /// assert_eq!(s.write_timeout().unwrap(), Some(std::time::Duration::from_secs(1)));
     /// ```
@@ -240,8 +240,8 @@ impl TcpStream {
     /// The read timeout.
     ///
     /// ```
-    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// # let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// assert_eq!(s.read_timeout().unwrap(), None);
     /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
@@ -251,8 +251,8 @@ impl TcpStream {
     /// The write timeout.
     ///
     /// ```
-    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// # let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// assert_eq!(s.write_timeout().unwrap(), None);
     /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
@@ -263,8 +263,8 @@ impl TcpStream {
     ///
     /// ```
     /// use std::io::Write;
-    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// # let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// let (mut srv, _) = l.accept().unwrap();
     /// srv.write_all(b"hey").unwrap();
     /// let mut buf = [0u8; 3];
@@ -278,8 +278,8 @@ impl TcpStream {
     /// Takes the socket's pending error (`SO_ERROR`).
     ///
     /// ```
-    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// # let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// assert!(s.take_error().unwrap().is_none());
     /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
@@ -289,8 +289,8 @@ impl TcpStream {
     /// Always `Ok`: greenhub sockets are non-blocking underneath and block the greenlet.
     ///
     /// ```
-    /// # let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// # let s = greenhub_io::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// # let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// # let s = greenhub::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     /// s.set_nonblocking(true).unwrap(); // a no-op: reads still park the greenlet
     /// ```
     pub fn set_nonblocking(&self, _nonblocking: bool) -> io::Result<()> {
@@ -323,7 +323,7 @@ impl_fd!(TcpStream, TcpListener);
 /// `bind` sets `SO_REUSEADDR` and a backlog of 1024.
 ///
 /// ```
-/// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
 /// assert!(l.local_addr().unwrap().port() > 0);
 /// ```
 #[derive(Clone)]
@@ -341,7 +341,7 @@ impl TcpListener {
     /// Binds to the first address that works (names resolve cooperatively).
     ///
     /// ```
-    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// assert_ne!(l.local_addr().unwrap().port(), 0);
     /// ```
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
@@ -362,7 +362,7 @@ impl TcpListener {
     ///
     /// ```
     /// let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// let l = greenhub_io::net::TcpListener::from_std(std_listener).unwrap();
+    /// let l = greenhub::net::TcpListener::from_std(std_listener).unwrap();
     /// assert!(l.local_addr().is_ok());
     /// ```
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
@@ -372,7 +372,7 @@ impl TcpListener {
     /// Gives the socket back as a blocking std listener (fails while clones exist).
     ///
     /// ```
-    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let std_listener = l.into_std().unwrap();
     /// assert!(std_listener.local_addr().is_ok());
     /// ```
@@ -383,9 +383,9 @@ impl TcpListener {
     /// Waits for a connection.
     ///
     /// ```
-    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let addr = l.local_addr().unwrap();
-    /// let c = greenhub_runtime::spawn(move || greenhub_io::net::TcpStream::connect(addr).is_ok());
+    /// let c = greenhub::spawn(move || greenhub::net::TcpStream::connect(addr).is_ok());
     /// let (_stream, peer) = l.accept().unwrap(); // parks until the client connects
     /// assert!(peer.ip().is_loopback());
     /// assert_eq!(c.get(), Ok(true));
@@ -398,7 +398,7 @@ impl TcpListener {
     /// Accepts a connection if one is pending, without waiting (`WouldBlock` if none).
     ///
     /// ```
-    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let e = l.try_accept().unwrap_err();
     /// assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
     /// ```
@@ -410,9 +410,9 @@ impl TcpListener {
     /// An endless iterator of accepted connections.
     ///
     /// ```
-    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let addr = l.local_addr().unwrap();
-    /// let _c = greenhub_runtime::spawn(move || greenhub_io::net::TcpStream::connect(addr).unwrap());
+    /// let _c = greenhub::spawn(move || greenhub::net::TcpStream::connect(addr).unwrap());
     /// let first = l.incoming().next().unwrap();
     /// assert!(first.is_ok());
     /// ```
@@ -423,7 +423,7 @@ impl TcpListener {
     /// The bound address.
     ///
     /// ```
-    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// assert!(l.local_addr().unwrap().ip().is_loopback());
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -433,7 +433,7 @@ impl TcpListener {
     /// Another handle to the same listening socket.
     ///
     /// ```
-    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let l2 = l.try_clone().unwrap();
     /// assert_eq!(l2.local_addr().unwrap(), l.local_addr().unwrap());
     /// ```
@@ -444,7 +444,7 @@ impl TcpListener {
     /// Takes the socket's pending error.
     ///
     /// ```
-    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// assert!(l.take_error().unwrap().is_none());
     /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
@@ -455,9 +455,9 @@ impl TcpListener {
 /// Iterator of [`TcpListener::incoming`].
 ///
 /// ```
-/// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
 /// let addr = l.local_addr().unwrap();
-/// let _c = greenhub_runtime::spawn(move || greenhub_io::net::TcpStream::connect(addr).unwrap());
+/// let _c = greenhub::spawn(move || greenhub::net::TcpStream::connect(addr).unwrap());
 /// for conn in l.incoming().take(1) {
 ///     assert!(conn.unwrap().peer_addr().is_ok());
 /// }

@@ -14,11 +14,11 @@ use crate::evented::{impl_fd, Evented};
 /// A UDP socket whose blocking calls park the greenlet.
 ///
 /// ```
-/// use greenhub_io::net::UdpSocket;
+/// use greenhub::net::UdpSocket;
 /// let a = UdpSocket::bind("127.0.0.1:0").unwrap();
 /// let b = UdpSocket::bind("127.0.0.1:0").unwrap();
 /// let b_addr = b.local_addr().unwrap();
-/// let echo = greenhub_runtime::spawn(move || {
+/// let echo = greenhub::spawn(move || {
 ///     let mut buf = [0u8; 16];
 ///     let (n, from) = b.recv_from(&mut buf).unwrap();
 ///     b.send_to(&buf[..n], from).unwrap();
@@ -44,7 +44,7 @@ impl UdpSocket {
     /// Binds to the first address that works.
     ///
     /// ```
-    /// let u = greenhub_io::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// let u = greenhub::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// assert!(u.local_addr().unwrap().port() > 0);
     /// ```
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
@@ -59,7 +59,7 @@ impl UdpSocket {
     ///
     /// ```
     /// let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    /// let u = greenhub_io::net::UdpSocket::from_std(s).unwrap();
+    /// let u = greenhub::net::UdpSocket::from_std(s).unwrap();
     /// assert!(u.local_addr().is_ok());
     /// ```
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
@@ -69,7 +69,7 @@ impl UdpSocket {
     /// Gives the socket back as a blocking std socket (fails while clones exist).
     ///
     /// ```
-    /// # let u = greenhub_io::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// # let u = greenhub::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// let s = u.into_std().unwrap();
     /// assert!(s.local_addr().is_ok());
     /// ```
@@ -80,7 +80,7 @@ impl UdpSocket {
     /// Sends a datagram to `addr` (names resolve cooperatively).
     ///
     /// ```
-    /// # let u = greenhub_io::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// # let u = greenhub::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// let me = u.local_addr().unwrap();
     /// assert_eq!(u.send_to(b"x", me).unwrap(), 1);
     /// ```
@@ -91,7 +91,7 @@ impl UdpSocket {
     /// Waits for a datagram.
     ///
     /// ```
-    /// # let u = greenhub_io::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// # let u = greenhub::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// let me = u.local_addr().unwrap();
     /// u.send_to(b"to myself", me).unwrap();
     /// let mut buf = [0u8; 16];
@@ -105,7 +105,7 @@ impl UdpSocket {
     /// Sets the default peer of `send`/`recv`.
     ///
     /// ```
-    /// # let u = greenhub_io::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// # let u = greenhub::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// let me = u.local_addr().unwrap();
     /// u.connect(me).unwrap();
     /// assert_eq!(u.peer_addr().unwrap(), me);
@@ -117,7 +117,7 @@ impl UdpSocket {
     /// Sends to the connected peer.
     ///
     /// ```
-    /// # let u = greenhub_io::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// # let u = greenhub::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// u.connect(u.local_addr().unwrap()).unwrap();
     /// assert_eq!(u.send(b"hi").unwrap(), 2);
     /// ```
@@ -128,7 +128,7 @@ impl UdpSocket {
     /// Waits for a datagram from the connected peer.
     ///
     /// ```
-    /// # let u = greenhub_io::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// # let u = greenhub::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// u.connect(u.local_addr().unwrap()).unwrap();
     /// u.send(b"hi").unwrap();
     /// let mut buf = [0u8; 4];
@@ -141,7 +141,7 @@ impl UdpSocket {
     /// Like [`crate::net::TcpStream::set_read_timeout`].
     ///
     /// ```
-    /// # let u = greenhub_io::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// # let u = greenhub::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// u.set_read_timeout(Some(std::time::Duration::from_millis(5))).unwrap();
     /// let e = u.recv_from(&mut [0u8; 8]).unwrap_err();
     /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
@@ -153,7 +153,7 @@ impl UdpSocket {
     /// Like [`crate::net::TcpStream::set_write_timeout`].
     ///
     /// ```
-    /// # let u = greenhub_io::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// # let u = greenhub::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// u.set_write_timeout(Some(std::time::Duration::from_secs(1))).unwrap();
     /// ```
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
@@ -163,7 +163,7 @@ impl UdpSocket {
     /// The local address.
     ///
     /// ```
-    /// # let u = greenhub_io::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// # let u = greenhub::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// assert!(u.local_addr().unwrap().ip().is_loopback());
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -173,7 +173,7 @@ impl UdpSocket {
     /// The connected peer.
     ///
     /// ```
-    /// # let u = greenhub_io::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// # let u = greenhub::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// assert!(u.peer_addr().is_err()); // not connected
     /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
@@ -183,7 +183,7 @@ impl UdpSocket {
     /// Sets `SO_BROADCAST`.
     ///
     /// ```
-    /// # let u = greenhub_io::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// # let u = greenhub::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// u.set_broadcast(true).unwrap();
     /// ```
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
@@ -193,7 +193,7 @@ impl UdpSocket {
     /// Another handle to the same socket.
     ///
     /// ```
-    /// # let u = greenhub_io::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// # let u = greenhub::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// let u2 = u.try_clone().unwrap();
     /// assert_eq!(u2.local_addr().unwrap(), u.local_addr().unwrap());
     /// ```

@@ -19,7 +19,7 @@ const MAX_DATAGRAM: usize = 65_536;
 /// `socket` (`send_to(reply, peer)`).
 ///
 /// ```
-/// use greenhub_io::{net::UdpSocket, server::DatagramServer};
+/// use greenhub::{net::UdpSocket, server::DatagramServer};
 /// let server = DatagramServer::bind("127.0.0.1:0", |data: &[u8], peer, sock: &UdpSocket| {
 ///     let _ = sock.send_to(&data.to_ascii_uppercase(), peer);
 /// }).unwrap().start().unwrap();
@@ -52,7 +52,7 @@ where
     /// Binds a UDP socket to `addr`.
     ///
     /// ```
-    /// # use greenhub_io::{net::UdpSocket, server::DatagramServer};
+    /// # use greenhub::{net::UdpSocket, server::DatagramServer};
     /// # fn handler(_d: &[u8], _p: std::net::SocketAddr, _s: &UdpSocket) {}
     /// let server = DatagramServer::bind("127.0.0.1:0", handler).unwrap();
     /// assert!(server.local_addr().unwrap().port() > 0);
@@ -64,7 +64,7 @@ where
     /// Serves on an already bound socket.
     ///
     /// ```
-    /// # use greenhub_io::{net::UdpSocket, server::DatagramServer};
+    /// # use greenhub::{net::UdpSocket, server::DatagramServer};
     /// # fn handler(_d: &[u8], _p: std::net::SocketAddr, _s: &UdpSocket) {}
     /// let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     /// let server = DatagramServer::from_socket(sock, handler);
@@ -77,7 +77,7 @@ where
     /// Runs at most `n` handlers at once (the receiver waits for a free slot).
     ///
     /// ```
-    /// # use greenhub_io::{net::UdpSocket, server::DatagramServer};
+    /// # use greenhub::{net::UdpSocket, server::DatagramServer};
     /// # fn handler(_d: &[u8], _p: std::net::SocketAddr, _s: &UdpSocket) {}
     /// let server = DatagramServer::bind("127.0.0.1:0", handler).unwrap().max_handlers(10);
     /// # drop(server);
@@ -90,7 +90,7 @@ where
     /// The bound address.
     ///
     /// ```
-    /// # use greenhub_io::{net::UdpSocket, server::DatagramServer};
+    /// # use greenhub::{net::UdpSocket, server::DatagramServer};
     /// # fn handler(_d: &[u8], _p: std::net::SocketAddr, _s: &UdpSocket) {}
     /// let server = DatagramServer::bind("127.0.0.1:0", handler).unwrap();
     /// assert!(server.local_addr().unwrap().ip().is_loopback());
@@ -102,11 +102,11 @@ where
     /// Receives datagrams in the calling greenlet until a fatal socket error.
     ///
     /// ```
-    /// # use greenhub_io::{net::UdpSocket, server::DatagramServer};
+    /// # use greenhub::{net::UdpSocket, server::DatagramServer};
     /// # fn handler(_d: &[u8], _p: std::net::SocketAddr, _s: &UdpSocket) {}
     /// let server = DatagramServer::bind("127.0.0.1:0", handler).unwrap();
-    /// let g = greenhub_runtime::spawn(move || server.serve_forever());
-    /// greenhub_runtime::yield_now();
+    /// let g = greenhub::spawn(move || server.serve_forever());
+    /// greenhub::yield_now();
     /// g.kill();
     /// ```
     pub fn serve_forever(self) -> io::Result<()> {
@@ -118,7 +118,7 @@ where
     /// socket, then waiting up to a grace period for the handlers).
     ///
     /// ```
-    /// # use greenhub_io::{net::UdpSocket, server::DatagramServer};
+    /// # use greenhub::{net::UdpSocket, server::DatagramServer};
     /// # fn handler(_d: &[u8], _p: std::net::SocketAddr, _s: &UdpSocket) {}
     /// let handle = DatagramServer::bind("127.0.0.1:0", handler).unwrap().start().unwrap();
     /// handle.stop(std::time::Duration::from_millis(10));

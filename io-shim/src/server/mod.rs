@@ -31,7 +31,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 ///
 /// ```
 /// use std::io::{Read, Write};
-/// use greenhub_io::{net::TcpStream, server::StreamServer};
+/// use greenhub::{net::TcpStream, server::StreamServer};
 /// let server = StreamServer::bind("127.0.0.1:0", |mut conn: TcpStream, _peer| {
 ///     let mut buf = [0u8; 64];
 ///     while let Ok(n) = conn.read(&mut buf) {
@@ -91,7 +91,7 @@ where
     /// Binds a listening socket for `handler`.
     ///
     /// ```
-    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # use greenhub::{net::TcpStream, server::StreamServer};
     /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
     /// let server = StreamServer::bind("127.0.0.1:0", handler).unwrap();
     /// assert!(server.local_addr().is_ok());
@@ -103,9 +103,9 @@ where
     /// Serves on an existing listener.
     ///
     /// ```
-    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # use greenhub::{net::TcpStream, server::StreamServer};
     /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
-    /// let l = greenhub_io::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l = greenhub::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let server = StreamServer::from_listener(l, handler);
     /// assert!(server.local_addr().is_ok());
     /// ```
@@ -116,7 +116,7 @@ where
     /// Runs at most `n` handlers at once; further connections wait in the backlog.
     ///
     /// ```
-    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # use greenhub::{net::TcpStream, server::StreamServer};
     /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
     /// let server = StreamServer::bind("127.0.0.1:0", handler).unwrap().max_connections(100);
     /// # drop(server);
@@ -129,7 +129,7 @@ where
     /// The bound address.
     ///
     /// ```
-    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # use greenhub::{net::TcpStream, server::StreamServer};
     /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
     /// let server = StreamServer::bind("127.0.0.1:0", handler).unwrap();
     /// assert!(server.local_addr().unwrap().ip().is_loopback());
@@ -145,12 +145,12 @@ where
     /// Accepts connections in the calling greenlet until a fatal accept error.
     ///
     /// ```
-    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # use greenhub::{net::TcpStream, server::StreamServer};
     /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
     /// let server = StreamServer::bind("127.0.0.1:0", handler).unwrap();
     /// // Runs in its own greenlet here; `serve_forever` returns only on a fatal error.
-    /// let g = greenhub_runtime::spawn(move || server.serve_forever());
-    /// greenhub_runtime::yield_now();
+    /// let g = greenhub::spawn(move || server.serve_forever());
+    /// greenhub::yield_now();
     /// g.kill();
     /// ```
     pub fn serve_forever(self) -> io::Result<()> {
@@ -161,7 +161,7 @@ where
     /// Accepts connections in a greenlet of its own; the handle stops the server.
     ///
     /// ```
-    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # use greenhub::{net::TcpStream, server::StreamServer};
     /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
     /// let handle = StreamServer::bind("127.0.0.1:0", handler).unwrap().start().unwrap();
     /// assert!(TcpStream::connect(handle.local_addr()).is_ok());
@@ -221,7 +221,7 @@ fn is_transient(e: &io::Error) -> bool {
 /// A started [`StreamServer`].
 ///
 /// ```
-/// # use greenhub_io::{net::TcpStream, server::StreamServer};
+/// # use greenhub::{net::TcpStream, server::StreamServer};
 /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
 /// let handle = StreamServer::bind("127.0.0.1:0", handler).unwrap().start().unwrap();
 /// println!("listening on {}", handle.local_addr());
@@ -266,7 +266,7 @@ impl ServerHandle {
     /// The address the server listens on.
     ///
     /// ```
-    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # use greenhub::{net::TcpStream, server::StreamServer};
     /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
     /// let handle = StreamServer::bind("127.0.0.1:0", handler).unwrap().start().unwrap();
     /// assert!(handle.local_addr().port() > 0);
@@ -279,7 +279,7 @@ impl ServerHandle {
     /// Handler greenlets running now.
     ///
     /// ```
-    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # use greenhub::{net::TcpStream, server::StreamServer};
     /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
     /// let handle = StreamServer::bind("127.0.0.1:0", handler).unwrap().start().unwrap();
     /// assert_eq!(handle.connections(), 0);
@@ -293,7 +293,7 @@ impl ServerHandle {
     /// then kills the ones still running (and waits for them to unwind).
     ///
     /// ```
-    /// # use greenhub_io::{net::TcpStream, server::StreamServer};
+    /// # use greenhub::{net::TcpStream, server::StreamServer};
     /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
     /// let handle = StreamServer::bind("127.0.0.1:0", handler).unwrap().start().unwrap();
     /// let addr = handle.local_addr();

@@ -9,7 +9,7 @@ use super::Pool;
 /// map, imap_unordered) is the pool's.
 ///
 /// ```
-/// let group = greenhub_runtime::pool::Group::new();
+/// let group = greenhub::pool::Group::new();
 /// for i in 0..3 { group.spawn(move || i); }
 /// group.join();
 /// assert!(group.is_empty());
@@ -35,7 +35,7 @@ impl Group {
     /// An empty group.
     ///
     /// ```
-    /// assert!(greenhub_runtime::pool::Group::new().is_empty());
+    /// assert!(greenhub::pool::Group::new().is_empty());
     /// ```
     pub fn new() -> Group {
         Group { pool: Pool::with_size(None) }

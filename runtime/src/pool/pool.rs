@@ -38,7 +38,7 @@ struct Inner {
 /// Cloning gives another handle to the same pool.
 ///
 /// ```
-/// use greenhub_runtime::{pool::Pool, sleep};
+/// use greenhub::{pool::Pool, sleep};
 /// let pool = Pool::new(2);
 /// let doubled = pool.map(1..=5, |x: u32| { sleep(std::time::Duration::from_millis(1)); x * 2 });
 /// assert_eq!(doubled, [2, 4, 6, 8, 10]);
@@ -82,7 +82,7 @@ impl Pool {
     /// A pool running at most `size` greenlets at once (`size` 0 is taken as 1).
     ///
     /// ```
-    /// assert_eq!(greenhub_runtime::pool::Pool::new(3).free_count(), 3);
+    /// assert_eq!(greenhub::pool::Pool::new(3).free_count(), 3);
     /// ```
     pub fn new(size: usize) -> Pool {
         Pool::with_size(Some(size.max(1)))
@@ -104,7 +104,7 @@ impl Pool {
     /// Free slots (`usize::MAX` for an unbounded [`crate::pool::Group`]).
     ///
     /// ```
-    /// let pool = greenhub_runtime::pool::Pool::new(2);
+    /// let pool = greenhub::pool::Pool::new(2);
     /// let g = pool.spawn(|| ());
     /// assert_eq!(pool.free_count(), 1);
     /// g.join();
@@ -120,7 +120,7 @@ impl Pool {
     /// Number of greenlets in the pool (started or not, not finished).
     ///
     /// ```
-    /// let pool = greenhub_runtime::pool::Pool::new(2);
+    /// let pool = greenhub::pool::Pool::new(2);
     /// let _g = pool.spawn(|| ());
     /// assert_eq!(pool.len(), 1);
     /// ```
@@ -131,7 +131,7 @@ impl Pool {
     /// Whether the pool has no greenlet.
     ///
     /// ```
-    /// assert!(greenhub_runtime::pool::Pool::new(1).is_empty());
+    /// assert!(greenhub::pool::Pool::new(1).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -140,7 +140,7 @@ impl Pool {
     /// Spawns `f` in the pool, first waiting (FIFO) while the pool is full.
     ///
     /// ```
-    /// let pool = greenhub_runtime::pool::Pool::new(1);
+    /// let pool = greenhub::pool::Pool::new(1);
     /// let a = pool.spawn(|| 1);
     /// let b = pool.spawn(|| 2); // waits until `a` has finished
     /// assert!(a.ready());
@@ -162,8 +162,8 @@ impl Pool {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let pool = greenhub_runtime::pool::Pool::new(1);
-    /// let busy = pool.spawn(|| greenhub_runtime::sleep(Duration::from_millis(50)));
+    /// let pool = greenhub::pool::Pool::new(1);
+    /// let busy = pool.spawn(|| greenhub::sleep(Duration::from_millis(50)));
     /// assert!(pool.spawn_timeout(Duration::from_millis(5), || 1).is_err());
     /// assert!(pool.spawn_timeout(Duration::from_secs(5), || 2).is_ok());
     /// # busy.join();
@@ -219,8 +219,8 @@ impl Pool {
     /// Waits until every greenlet of the pool has finished.
     ///
     /// ```
-    /// let pool = greenhub_runtime::pool::Pool::new(4);
-    /// for _ in 0..8 { pool.spawn(|| greenhub_runtime::sleep(std::time::Duration::from_millis(1))); }
+    /// let pool = greenhub::pool::Pool::new(4);
+    /// for _ in 0..8 { pool.spawn(|| greenhub::sleep(std::time::Duration::from_millis(1))); }
     /// pool.join();
     /// assert!(pool.is_empty());
     /// ```
@@ -231,8 +231,8 @@ impl Pool {
     /// Waits at most `timeout`; returns whether the pool is empty.
     ///
     /// ```
-    /// let pool = greenhub_runtime::pool::Pool::new(1);
-    /// pool.spawn(|| greenhub_runtime::sleep(std::time::Duration::from_millis(50)));
+    /// let pool = greenhub::pool::Pool::new(1);
+    /// pool.spawn(|| greenhub::sleep(std::time::Duration::from_millis(50)));
     /// assert!(!pool.join_timeout(std::time::Duration::from_millis(1)));
     /// pool.kill();
     /// ```
@@ -255,8 +255,8 @@ impl Pool {
     /// again by a later `kill` (gevent's `test_kill_fires_once`).
     ///
     /// ```
-    /// let pool = greenhub_runtime::pool::Pool::new(2);
-    /// pool.spawn(|| greenhub_runtime::sleep(std::time::Duration::from_secs(60)));
+    /// let pool = greenhub::pool::Pool::new(2);
+    /// pool.spawn(|| greenhub::sleep(std::time::Duration::from_secs(60)));
     /// pool.kill();
     /// pool.join();
     /// ```
@@ -290,7 +290,7 @@ impl Pool {
     /// resumed here; the pool itself stays usable).
     ///
     /// ```
-    /// let pool = greenhub_runtime::pool::Pool::new(3);
+    /// let pool = greenhub::pool::Pool::new(3);
     /// assert_eq!(pool.map(vec!["a", "bb"], |s: &str| s.len()), [1, 2]);
     /// ```
     pub fn map<I, F, T>(&self, items: I, f: F) -> Vec<T>
@@ -314,7 +314,7 @@ impl Pool {
     /// Whether a `spawn` would wait now (no free slot; never for a `Group`).
     ///
     /// ```
-    /// let pool = greenhub_runtime::pool::Pool::new(1);
+    /// let pool = greenhub::pool::Pool::new(1);
     /// assert!(!pool.full());
     /// let g = pool.spawn(|| ());
     /// assert!(pool.full());
@@ -329,8 +329,8 @@ impl Pool {
     /// returns the number of free slots (gevent's `wait_available`).
     ///
     /// ```
-    /// let pool = greenhub_runtime::pool::Pool::new(1);
-    /// let g = pool.spawn(|| greenhub_runtime::sleep(std::time::Duration::from_millis(5)));
+    /// let pool = greenhub::pool::Pool::new(1);
+    /// let g = pool.spawn(|| greenhub::sleep(std::time::Duration::from_millis(5)));
     /// assert_eq!(pool.wait_available(), 1); // waited for `g`
     /// assert!(g.ready());
     /// ```
@@ -360,7 +360,7 @@ impl Pool {
     /// If `f` panicked or was killed.
     ///
     /// ```
-    /// let pool = greenhub_runtime::pool::Pool::new(2);
+    /// let pool = greenhub::pool::Pool::new(2);
     /// assert_eq!(pool.apply(|| 6 * 7), 42);
     /// let p = pool.clone();
     /// let outer = pool.spawn(move || p.apply(|| "nested")); // a member: runs inline
@@ -379,7 +379,7 @@ impl Pool {
     /// while the pool is full; gevent's `apply_async`).
     ///
     /// ```
-    /// let pool = greenhub_runtime::pool::Pool::new(2);
+    /// let pool = greenhub::pool::Pool::new(2);
     /// let g = pool.apply_async(|| 5);
     /// assert_eq!(g.get(), Ok(5));
     /// ```
@@ -395,9 +395,9 @@ impl Pool {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let pool = greenhub_runtime::pool::Pool::new(3);
+    /// let pool = greenhub::pool::Pool::new(3);
     /// let out: Vec<u64> = pool
-    ///     .imap(vec![30u64, 10, 20], |ms| { greenhub_runtime::sleep(Duration::from_millis(ms)); ms })
+    ///     .imap(vec![30u64, 10, 20], |ms| { greenhub::sleep(Duration::from_millis(ms)); ms })
     ///     .collect();
     /// assert_eq!(out, [30, 10, 20]);
     /// ```
@@ -415,9 +415,9 @@ impl Pool {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let pool = greenhub_runtime::pool::Pool::new(3);
+    /// let pool = greenhub::pool::Pool::new(3);
     /// let done: Vec<u64> = pool
-    ///     .imap_unordered(vec![30u64, 10, 20], |ms| { greenhub_runtime::sleep(Duration::from_millis(ms)); ms })
+    ///     .imap_unordered(vec![30u64, 10, 20], |ms| { greenhub::sleep(Duration::from_millis(ms)); ms })
     ///     .collect();
     /// assert_eq!(done, [10, 20, 30]);
     /// ```
@@ -491,7 +491,7 @@ fn unwrap_outcome<T>(r: Result<T, GreenletError>) -> T {
 /// Iterator of [`Pool::imap_unordered`]: results in completion order.
 ///
 /// ```
-/// let pool = greenhub_runtime::pool::Pool::new(2);
+/// let pool = greenhub::pool::Pool::new(2);
 /// let it = pool.imap_unordered(vec![1, 2, 3], |x: i32| x * x);
 /// let mut v: Vec<i32> = it.collect();
 /// v.sort();

@@ -15,7 +15,7 @@ use crate::task::Wait;
 ///
 /// ```
 /// use std::rc::Rc;
-/// use greenhub_runtime::{spawn, queue::JoinableQueue};
+/// use greenhub::{spawn, queue::JoinableQueue};
 /// let q = Rc::new(JoinableQueue::unbounded());
 /// for job in 0..3 { q.put(job); }
 /// let w = q.clone();
@@ -32,8 +32,8 @@ pub struct JoinableQueue<T> {
 /// The error of calling `task_done` more often than items were put.
 ///
 /// ```
-/// let q = greenhub_runtime::queue::JoinableQueue::<u8>::unbounded();
-/// assert_eq!(q.task_done(), Err(greenhub_runtime::queue::TaskDoneTooOften));
+/// let q = greenhub::queue::JoinableQueue::<u8>::unbounded();
+/// assert_eq!(q.task_done(), Err(greenhub::queue::TaskDoneTooOften));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("task_done() called more times than items were put")]
@@ -53,7 +53,7 @@ impl<T> JoinableQueue<T> {
     /// A joinable queue holding at most `n` items (0: rendezvous).
     ///
     /// ```
-    /// let q = greenhub_runtime::queue::JoinableQueue::<u8>::bounded(4);
+    /// let q = greenhub::queue::JoinableQueue::<u8>::bounded(4);
     /// assert!(q.is_empty());
     /// ```
     pub fn bounded(n: usize) -> Self {
@@ -63,7 +63,7 @@ impl<T> JoinableQueue<T> {
     /// A joinable queue without a size limit.
     ///
     /// ```
-    /// let q = greenhub_runtime::queue::JoinableQueue::<u8>::unbounded();
+    /// let q = greenhub::queue::JoinableQueue::<u8>::unbounded();
     /// q.join(); // nothing unfinished
     /// ```
     pub fn unbounded() -> Self {
@@ -73,7 +73,7 @@ impl<T> JoinableQueue<T> {
     /// Puts an item (waiting while full) and counts it unfinished.
     ///
     /// ```
-    /// let q = greenhub_runtime::queue::JoinableQueue::unbounded();
+    /// let q = greenhub::queue::JoinableQueue::unbounded();
     /// q.put(1);
     /// assert_eq!(q.unfinished(), 1);
     /// ```
@@ -85,7 +85,7 @@ impl<T> JoinableQueue<T> {
     /// Puts an item if there is room now.
     ///
     /// ```
-    /// let q = greenhub_runtime::queue::JoinableQueue::bounded(0);
+    /// let q = greenhub::queue::JoinableQueue::bounded(0);
     /// assert_eq!(q.try_put(1), Err(1));
     /// ```
     pub fn try_put(&self, item: T) -> Result<(), T> {
@@ -97,7 +97,7 @@ impl<T> JoinableQueue<T> {
     /// Puts an item, waiting at most `timeout` for room.
     ///
     /// ```
-    /// let q = greenhub_runtime::queue::JoinableQueue::unbounded();
+    /// let q = greenhub::queue::JoinableQueue::unbounded();
     /// assert_eq!(q.put_timeout(1, std::time::Duration::from_millis(1)), Ok(()));
     /// ```
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), T> {
@@ -109,7 +109,7 @@ impl<T> JoinableQueue<T> {
     /// Takes the first item, waiting while empty (see [`Queue::get`]).
     ///
     /// ```
-    /// let q = greenhub_runtime::queue::JoinableQueue::unbounded();
+    /// let q = greenhub::queue::JoinableQueue::unbounded();
     /// q.put(2);
     /// assert_eq!(q.get(), 2);
     /// ```
@@ -120,7 +120,7 @@ impl<T> JoinableQueue<T> {
     /// Takes the first item if there is one.
     ///
     /// ```
-    /// assert_eq!(greenhub_runtime::queue::JoinableQueue::<u8>::unbounded().try_get(), None);
+    /// assert_eq!(greenhub::queue::JoinableQueue::<u8>::unbounded().try_get(), None);
     /// ```
     pub fn try_get(&self) -> Option<T> {
         self.queue.try_get()
@@ -129,7 +129,7 @@ impl<T> JoinableQueue<T> {
     /// Takes the first item, waiting at most `timeout`.
     ///
     /// ```
-    /// let q = greenhub_runtime::queue::JoinableQueue::<u8>::unbounded();
+    /// let q = greenhub::queue::JoinableQueue::<u8>::unbounded();
     /// assert_eq!(q.get_timeout(std::time::Duration::from_millis(1)), None);
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Option<T> {
@@ -139,7 +139,7 @@ impl<T> JoinableQueue<T> {
     /// Number of queued items.
     ///
     /// ```
-    /// assert_eq!(greenhub_runtime::queue::JoinableQueue::<u8>::unbounded().len(), 0);
+    /// assert_eq!(greenhub::queue::JoinableQueue::<u8>::unbounded().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
         self.queue.len()
@@ -148,7 +148,7 @@ impl<T> JoinableQueue<T> {
     /// Whether no item is queued.
     ///
     /// ```
-    /// assert!(greenhub_runtime::queue::JoinableQueue::<u8>::unbounded().is_empty());
+    /// assert!(greenhub::queue::JoinableQueue::<u8>::unbounded().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
@@ -157,7 +157,7 @@ impl<T> JoinableQueue<T> {
     /// Whether a `put` would wait now.
     ///
     /// ```
-    /// assert!(greenhub_runtime::queue::JoinableQueue::<u8>::bounded(0).is_full());
+    /// assert!(greenhub::queue::JoinableQueue::<u8>::bounded(0).is_full());
     /// ```
     pub fn is_full(&self) -> bool {
         self.queue.is_full()
@@ -166,7 +166,7 @@ impl<T> JoinableQueue<T> {
     /// Items put but not yet reported done.
     ///
     /// ```
-    /// assert_eq!(greenhub_runtime::queue::JoinableQueue::<u8>::unbounded().unfinished(), 0);
+    /// assert_eq!(greenhub::queue::JoinableQueue::<u8>::unbounded().unfinished(), 0);
     /// ```
     pub fn unfinished(&self) -> usize {
         self.unfinished.get()
@@ -175,11 +175,11 @@ impl<T> JoinableQueue<T> {
     /// Reports one item done; wakes `join`ers when none is left. Never switches.
     ///
     /// ```
-    /// let q = greenhub_runtime::queue::JoinableQueue::unbounded();
+    /// let q = greenhub::queue::JoinableQueue::unbounded();
     /// q.put(());
     /// q.get();
     /// assert_eq!(q.task_done(), Ok(()));
-    /// assert_eq!(q.task_done(), Err(greenhub_runtime::queue::TaskDoneTooOften));
+    /// assert_eq!(q.task_done(), Err(greenhub::queue::TaskDoneTooOften));
     /// ```
     pub fn task_done(&self) -> Result<(), TaskDoneTooOften> {
         let n = self.unfinished.get();
@@ -196,7 +196,7 @@ impl<T> JoinableQueue<T> {
     /// Waits until every item put has been reported done.
     ///
     /// ```
-    /// greenhub_runtime::queue::JoinableQueue::<u8>::unbounded().join();
+    /// greenhub::queue::JoinableQueue::<u8>::unbounded().join();
     /// ```
     pub fn join(&self) {
         self.join_until(None);
@@ -205,7 +205,7 @@ impl<T> JoinableQueue<T> {
     /// Waits at most `timeout`; returns whether every item is done.
     ///
     /// ```
-    /// let q = greenhub_runtime::queue::JoinableQueue::unbounded();
+    /// let q = greenhub::queue::JoinableQueue::unbounded();
     /// q.put(1);
     /// assert!(!q.join_timeout(std::time::Duration::from_millis(1)));
     /// ```

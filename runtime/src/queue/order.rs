@@ -28,7 +28,7 @@ pub trait Order<T>: sealed::Sealed {
 /// First in, first out (the default).
 ///
 /// ```
-/// let q = greenhub_runtime::queue::Queue::unbounded(); // a queue of order Fifo
+/// let q = greenhub::queue::Queue::unbounded(); // a queue of order Fifo
 /// q.put(1); q.put(2);
 /// assert_eq!(q.get(), 1);
 /// ```
@@ -38,7 +38,7 @@ pub struct Fifo;
 /// Last in, first out.
 ///
 /// ```
-/// let q = greenhub_runtime::queue::LifoQueue::unbounded();
+/// let q = greenhub::queue::LifoQueue::unbounded();
 /// q.put(1); q.put(2);
 /// assert_eq!(q.get(), 2);
 /// ```
@@ -48,7 +48,7 @@ pub struct Lifo;
 /// Smallest item first (`T: Ord`); equal items in no particular order, as Python's heapq.
 ///
 /// ```
-/// let q = greenhub_runtime::queue::PriorityQueue::unbounded();
+/// let q = greenhub::queue::PriorityQueue::unbounded();
 /// q.put(3); q.put(1); q.put(2);
 /// assert_eq!((q.get(), q.get(), q.get()), (1, 2, 3));
 /// ```

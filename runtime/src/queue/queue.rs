@@ -295,7 +295,7 @@ impl<T, O: Order<T>> Core<T, O> {
 /// Blocking iterator over a [`Queue`]; see [`Queue::iter`].
 ///
 /// ```
-/// let q = greenhub_runtime::queue::Queue::unbounded();
+/// let q = greenhub::queue::Queue::unbounded();
 /// q.put(1);
 /// q.put(2);
 /// let mut it = q.iter();
@@ -342,28 +342,28 @@ macro_rules! queue_types {
             /// A queue holding at most `n` items; `0` makes a rendezvous channel (`put`
             /// waits until a getter takes the item).
             ///
-            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::bounded(1);\nq.put(1);\nassert!(q.is_full());\n```")]
+            #[doc = concat!("```\nlet q = greenhub::queue::", stringify!($name), "::bounded(1);\nq.put(1);\nassert!(q.is_full());\n```")]
             pub fn bounded(n: usize) -> Self {
                 $name(Core::with_capacity(Some(n)))
             }
 
             /// A queue without a size limit (`put` never waits).
             ///
-            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nfor i in 0..1000 { q.put(i); }\nassert_eq!(q.len(), 1000);\n```")]
+            #[doc = concat!("```\nlet q = greenhub::queue::", stringify!($name), "::unbounded();\nfor i in 0..1000 { q.put(i); }\nassert_eq!(q.len(), 1000);\n```")]
             pub fn unbounded() -> Self {
                 $name(Core::with_capacity(None))
             }
 
             /// Number of queued items.
             ///
-            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nq.put(1);\nassert_eq!(q.len(), 1);\n```")]
+            #[doc = concat!("```\nlet q = greenhub::queue::", stringify!($name), "::unbounded();\nq.put(1);\nassert_eq!(q.len(), 1);\n```")]
             pub fn len(&self) -> usize {
                 self.0.len()
             }
 
             /// Whether no item is queued.
             ///
-            #[doc = concat!("```\nassert!(greenhub_runtime::queue::", stringify!($name), "::<u8>::unbounded().is_empty());\n```")]
+            #[doc = concat!("```\nassert!(greenhub::queue::", stringify!($name), "::<u8>::unbounded().is_empty());\n```")]
             pub fn is_empty(&self) -> bool {
                 self.0.is_empty()
             }
@@ -371,7 +371,7 @@ macro_rules! queue_types {
             /// Whether a `put` would wait now (a rendezvous queue is full unless a getter
             /// waits).
             ///
-            #[doc = concat!("```\nassert!(greenhub_runtime::queue::", stringify!($name), "::<u8>::bounded(0).is_full());\n```")]
+            #[doc = concat!("```\nassert!(greenhub::queue::", stringify!($name), "::<u8>::bounded(0).is_full());\n```")]
             pub fn is_full(&self) -> bool {
                 self.0.is_full()
             }
@@ -382,14 +382,14 @@ macro_rules! queue_types {
             /// empty — at once with `immediate`, which drops the queued items. Every
             /// waiting putter and getter wakes to find out.
             ///
-            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nq.put(1);\nq.shutdown(false);\nassert_eq!(q.try_put(2), Err(2));\nassert_eq!(q.get_or_shutdown(), Some(1));\nassert_eq!(q.get_or_shutdown(), None);\n```")]
+            #[doc = concat!("```\nlet q = greenhub::queue::", stringify!($name), "::unbounded();\nq.put(1);\nq.shutdown(false);\nassert_eq!(q.try_put(2), Err(2));\nassert_eq!(q.get_or_shutdown(), Some(1));\nassert_eq!(q.get_or_shutdown(), None);\n```")]
             pub fn shutdown(&self, immediate: bool) {
                 self.0.shutdown(immediate)
             }
 
             /// Whether [`Self::shutdown`] was called.
             ///
-            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::<u8>::unbounded();\nq.shutdown(true);\nassert!(q.is_shutdown());\n```")]
+            #[doc = concat!("```\nlet q = greenhub::queue::", stringify!($name), "::<u8>::unbounded();\nq.shutdown(true);\nassert!(q.is_shutdown());\n```")]
             pub fn is_shutdown(&self) -> bool {
                 self.0.is_shutdown()
             }
@@ -398,7 +398,7 @@ macro_rules! queue_types {
             /// empty (`while let Some(item) = q.get_or_shutdown() { .. }` consumes until
             /// then).
             ///
-            #[doc = concat!("```\nuse std::rc::Rc;\nlet q = Rc::new(greenhub_runtime::queue::", stringify!($name), "::unbounded());\nlet p = q.clone();\nlet producer = greenhub_runtime::spawn(move || { p.put(1); p.put(2); p.shutdown(false); });\nlet mut got = 0;\nwhile let Some(v) = q.get_or_shutdown() { got += v; }\nassert_eq!(got, 3);\n# producer.join();\n```")]
+            #[doc = concat!("```\nuse std::rc::Rc;\nlet q = Rc::new(greenhub::queue::", stringify!($name), "::unbounded());\nlet p = q.clone();\nlet producer = greenhub::spawn(move || { p.put(1); p.put(2); p.shutdown(false); });\nlet mut got = 0;\nwhile let Some(v) = q.get_or_shutdown() { got += v; }\nassert_eq!(got, 3);\n# producer.join();\n```")]
             pub fn get_or_shutdown(&self) -> Option<T> {
                 self.0.get_until(None)
             }
@@ -408,7 +408,7 @@ macro_rules! queue_types {
             /// # Panics
             /// If the queue is shut down.
             ///
-            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nq.put(3);\nassert_eq!(q.get(), 3);\n```")]
+            #[doc = concat!("```\nlet q = greenhub::queue::", stringify!($name), "::unbounded();\nq.put(3);\nassert_eq!(q.get(), 3);\n```")]
             pub fn put(&self, item: T) {
                 if self.0.put_until(item, None).is_err() {
                     panic!("greenhub: put on a shut-down queue");
@@ -417,14 +417,14 @@ macro_rules! queue_types {
 
             /// Puts an item if there is room now; gives it back otherwise.
             ///
-            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::bounded(1);\nassert_eq!(q.try_put(1), Ok(()));\nassert_eq!(q.try_put(2), Err(2));\n```")]
+            #[doc = concat!("```\nlet q = greenhub::queue::", stringify!($name), "::bounded(1);\nassert_eq!(q.try_put(1), Ok(()));\nassert_eq!(q.try_put(2), Err(2));\n```")]
             pub fn try_put(&self, item: T) -> Result<(), T> {
                 self.0.try_put(item)
             }
 
             /// Puts an item, waiting at most `timeout` for room; gives it back on timeout.
             ///
-            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::bounded(0);\nassert_eq!(q.put_timeout(7, std::time::Duration::from_millis(2)), Err(7));\n```")]
+            #[doc = concat!("```\nlet q = greenhub::queue::", stringify!($name), "::bounded(0);\nassert_eq!(q.put_timeout(7, std::time::Duration::from_millis(2)), Err(7));\n```")]
             pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), T> {
                 self.0.put_until(item, Instant::now().checked_add(timeout))
             }
@@ -434,7 +434,7 @@ macro_rules! queue_types {
             /// # Panics
             /// If the queue is shut down and empty (see [`Self::get_or_shutdown`]).
             ///
-            #[doc = concat!("```\nuse std::rc::Rc;\nlet q = Rc::new(greenhub_runtime::queue::", stringify!($name), "::bounded(0));\nlet p = q.clone();\nlet _producer = greenhub_runtime::spawn(move || p.put(5));\nassert_eq!(q.get(), 5);\n```")]
+            #[doc = concat!("```\nuse std::rc::Rc;\nlet q = Rc::new(greenhub::queue::", stringify!($name), "::bounded(0));\nlet p = q.clone();\nlet _producer = greenhub::spawn(move || p.put(5));\nassert_eq!(q.get(), 5);\n```")]
             pub fn get(&self) -> T {
                 self.0.get_until(None).unwrap_or_else(|| panic!("greenhub: get on a shut-down, empty queue"))
             }
@@ -442,14 +442,14 @@ macro_rules! queue_types {
             /// Takes the next item if there is one (a rendezvous queue's: from a waiting
             /// putter).
             ///
-            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nassert_eq!(q.try_get(), None);\nq.put(1);\nassert_eq!(q.try_get(), Some(1));\n```")]
+            #[doc = concat!("```\nlet q = greenhub::queue::", stringify!($name), "::unbounded();\nassert_eq!(q.try_get(), None);\nq.put(1);\nassert_eq!(q.try_get(), Some(1));\n```")]
             pub fn try_get(&self) -> Option<T> {
                 self.0.try_get()
             }
 
             /// Takes the next item, waiting at most `timeout`.
             ///
-            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::<u8>::unbounded();\nassert_eq!(q.get_timeout(std::time::Duration::from_millis(2)), None);\n```")]
+            #[doc = concat!("```\nlet q = greenhub::queue::", stringify!($name), "::<u8>::unbounded();\nassert_eq!(q.get_timeout(std::time::Duration::from_millis(2)), None);\n```")]
             pub fn get_timeout(&self, timeout: Duration) -> Option<T> {
                 self.0.get_until(Instant::now().checked_add(timeout))
             }
@@ -457,7 +457,7 @@ macro_rules! queue_types {
             /// The item `get` would take next, cloned, waiting while the queue is empty;
             /// the item stays queued (gevent's `peek`).
             ///
-            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nq.put(4);\nassert_eq!(q.peek(), 4);\nassert_eq!(q.len(), 1);\n```")]
+            #[doc = concat!("```\nlet q = greenhub::queue::", stringify!($name), "::unbounded();\nq.put(4);\nassert_eq!(q.peek(), 4);\nassert_eq!(q.len(), 1);\n```")]
             pub fn peek(&self) -> T
             where
                 T: Clone,
@@ -468,7 +468,7 @@ macro_rules! queue_types {
             /// The item `get` would take next, cloned, if there is one (gevent's
             /// `peek_nowait`).
             ///
-            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nassert_eq!(q.try_peek(), None);\nq.put('x');\nassert_eq!(q.try_peek(), Some('x'));\n```")]
+            #[doc = concat!("```\nlet q = greenhub::queue::", stringify!($name), "::unbounded();\nassert_eq!(q.try_peek(), None);\nq.put('x');\nassert_eq!(q.try_peek(), Some('x'));\n```")]
             pub fn try_peek(&self) -> Option<T>
             where
                 T: Clone,
@@ -478,7 +478,7 @@ macro_rules! queue_types {
 
             /// Like [`Self::peek`], waiting at most `timeout`.
             ///
-            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::<u8>::unbounded();\nassert_eq!(q.peek_timeout(std::time::Duration::from_millis(2)), None);\n```")]
+            #[doc = concat!("```\nlet q = greenhub::queue::", stringify!($name), "::<u8>::unbounded();\nassert_eq!(q.peek_timeout(std::time::Duration::from_millis(2)), None);\n```")]
             pub fn peek_timeout(&self, timeout: Duration) -> Option<T>
             where
                 T: Clone,
@@ -489,7 +489,7 @@ macro_rules! queue_types {
             /// A blocking iterator: each `next` is a `get`; it ends once the queue is shut
             /// down and empty (or stop it with `take`, or a sentinel item).
             ///
-            #[doc = concat!("```\nlet q = greenhub_runtime::queue::", stringify!($name), "::unbounded();\nq.put(1); q.put(2);\nassert_eq!(q.iter().take(2).count(), 2);\n```")]
+            #[doc = concat!("```\nlet q = greenhub::queue::", stringify!($name), "::unbounded();\nq.put(1); q.put(2);\nassert_eq!(q.iter().take(2).count(), 2);\n```")]
             pub fn iter(&self) -> Iter<'_, T, $order> {
                 self.0.iter()
             }
@@ -534,7 +534,7 @@ queue_types! {
     ///
     /// ```
     /// use std::rc::Rc;
-    /// use greenhub_runtime::{spawn, queue::Queue};
+    /// use greenhub::{spawn, queue::Queue};
     /// let q = Rc::new(Queue::bounded(2));
     /// let p = q.clone();
     /// let producer = spawn(move || for i in 0..5 { p.put(i) });
@@ -548,7 +548,7 @@ queue_types! {
     /// otherwise a [`Queue`].
     ///
     /// ```
-    /// let q = greenhub_runtime::queue::LifoQueue::bounded(3);
+    /// let q = greenhub::queue::LifoQueue::bounded(3);
     /// for i in 0..3 { q.put(i); }
     /// assert_eq!([q.get(), q.get(), q.get()], [2, 1, 0]);
     /// ```
@@ -558,7 +558,7 @@ queue_types! {
     /// `(priority, item)` tuples to order by a key); otherwise a [`Queue`].
     ///
     /// ```
-    /// let q = greenhub_runtime::queue::PriorityQueue::unbounded();
+    /// let q = greenhub::queue::PriorityQueue::unbounded();
     /// q.put((2, "b")); q.put((1, "a"));
     /// assert_eq!(q.get(), (1, "a"));
     /// ```

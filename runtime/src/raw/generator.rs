@@ -10,7 +10,7 @@ use crate::stack::{PooledStack, DEFAULT_STACK_SIZE};
 /// [`Yielder::suspend`] and takes a value of type `R` back at every resume.
 ///
 /// ```
-/// use greenhub_runtime::raw::Generator;
+/// use greenhub::raw::Generator;
 /// let mut squares = Generator::new(|y, (): ()| {
 ///     for i in 1..=3u32 {
 ///         y.suspend(i * i);
@@ -29,7 +29,7 @@ pub struct Generator<R: 'static, Y: 'static> {
 /// The handle a generator body uses to yield values.
 ///
 /// ```
-/// let mut g = greenhub_runtime::raw::Generator::new(|y: &greenhub_runtime::raw::Yielder<(), u8>, ()| {
+/// let mut g = greenhub::raw::Generator::new(|y: &greenhub::raw::Yielder<(), u8>, ()| {
 ///     y.suspend(1);
 /// });
 /// assert_eq!(g.next(), Some(1));
@@ -44,7 +44,7 @@ impl<R, Y> Yielder<R, Y> {
     /// resume, returning its argument.
     ///
     /// ```
-    /// use greenhub_runtime::raw::Generator;
+    /// use greenhub::raw::Generator;
     /// let mut echo = Generator::new(|y, first: i32| {
     ///     let second = y.suspend(first * 10);
     ///     y.suspend(second * 10);
@@ -69,7 +69,7 @@ impl<R: 'static, Y: 'static> Generator<R, Y> {
     /// argument it receives as `first`.
     ///
     /// ```
-    /// let mut g = greenhub_runtime::raw::Generator::new(|y, n: u8| { y.suspend(n + 1); });
+    /// let mut g = greenhub::raw::Generator::new(|y, n: u8| { y.suspend(n + 1); });
     /// assert_eq!(g.resume(1), Some(2));
     /// ```
     ///
@@ -94,7 +94,7 @@ impl<R: 'static, Y: 'static> Generator<R, Y> {
     /// every later call).
     ///
     /// ```
-    /// let mut g = greenhub_runtime::raw::Generator::new(|y, (): ()| { y.suspend('a'); });
+    /// let mut g = greenhub::raw::Generator::new(|y, (): ()| { y.suspend('a'); });
     /// assert_eq!(g.resume(()), Some('a'));
     /// assert_eq!(g.resume(()), None);
     /// assert_eq!(g.resume(()), None);
@@ -118,7 +118,7 @@ impl<R: 'static, Y: 'static> Generator<R, Y> {
     /// Whether the body has returned.
     ///
     /// ```
-    /// let mut g = greenhub_runtime::raw::Generator::<(), ()>::new(|_, _| {});
+    /// let mut g = greenhub::raw::Generator::<(), ()>::new(|_, _| {});
     /// assert!(!g.is_done());
     /// g.resume(());
     /// assert!(g.is_done());

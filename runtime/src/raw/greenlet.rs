@@ -55,7 +55,7 @@ struct Inner<V: 'static> {
 /// ```
 /// use std::cell::RefCell;
 /// use std::rc::Rc;
-/// use greenhub_runtime::raw::Greenlet;
+/// use greenhub::raw::Greenlet;
 /// let out = Rc::new(RefCell::new(Vec::new()));
 /// let gr2: Rc<RefCell<Option<Greenlet<()>>>> = Rc::default();
 /// let (o1, g2) = (out.clone(), gr2.clone());
@@ -97,7 +97,7 @@ impl<V: 'static> Greenlet<V> {
     /// switch is its argument, and its return value goes to its parent.
     ///
     /// ```
-    /// let g = greenhub_runtime::raw::Greenlet::new(|v: i32| v + 1);
+    /// let g = greenhub::raw::Greenlet::new(|v: i32| v + 1);
     /// assert_eq!(g.switch(41), 42);
     /// ```
     ///
@@ -139,7 +139,7 @@ impl<V: 'static> Greenlet<V> {
     /// for a top-level greenlet, or `greenlet.getcurrent()` in the main program).
     ///
     /// ```
-    /// use greenhub_runtime::raw::Greenlet;
+    /// use greenhub::raw::Greenlet;
     /// let main = Greenlet::<u32>::main();
     /// let g = Greenlet::new(move |v: u32| {
     ///     let again = main.switch(v + 1); // back to main, suspended here
@@ -164,7 +164,7 @@ impl<V: 'static> Greenlet<V> {
     /// The raw greenlet running now, or a [`Greenlet::main`] handle outside any.
     ///
     /// ```
-    /// use greenhub_runtime::raw::Greenlet;
+    /// use greenhub::raw::Greenlet;
     /// let g = Greenlet::new(|_: ()| assert!(!Greenlet::<()>::current().is_main()));
     /// g.switch(());
     /// assert!(Greenlet::<()>::current().is_main());
@@ -176,7 +176,7 @@ impl<V: 'static> Greenlet<V> {
     /// Whether this handle stands for the main greenlet (see [`Greenlet::main`]).
     ///
     /// ```
-    /// assert!(greenhub_runtime::raw::Greenlet::<u8>::main().is_main());
+    /// assert!(greenhub::raw::Greenlet::<u8>::main().is_main());
     /// ```
     pub fn is_main(&self) -> bool {
         self.inner.main
@@ -185,7 +185,7 @@ impl<V: 'static> Greenlet<V> {
     /// Whether the body has returned (or panicked).
     ///
     /// ```
-    /// let g = greenhub_runtime::raw::Greenlet::new(|v: u8| v);
+    /// let g = greenhub::raw::Greenlet::new(|v: u8| v);
     /// assert!(!g.is_dead());
     /// g.switch(0);
     /// assert!(g.is_dead());
@@ -203,7 +203,7 @@ impl<V: 'static> Greenlet<V> {
     /// ```
     /// use std::rc::Rc;
     /// use std::cell::RefCell;
-    /// use greenhub_runtime::raw::Greenlet;
+    /// use greenhub::raw::Greenlet;
     /// // A ping-pong passing values through switch.
     /// let other: Rc<RefCell<Option<Greenlet<u32>>>> = Rc::default();
     /// let o = other.clone();

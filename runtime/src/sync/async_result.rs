@@ -13,7 +13,7 @@ use crate::task::Wait;
 ///
 /// ```
 /// use std::rc::Rc;
-/// use greenhub_runtime::{spawn, sync::AsyncResult};
+/// use greenhub::{spawn, sync::AsyncResult};
 /// let r: Rc<AsyncResult<u32>> = Rc::new(AsyncResult::new());
 /// let r2 = r.clone();
 /// let consumer = spawn(move || r2.get() + 1);
@@ -44,9 +44,9 @@ impl<T> AsyncResult<T> {
     ///
     /// ```
     /// use std::rc::Rc;
-    /// let r = Rc::new(greenhub_runtime::sync::AsyncResult::new());
+    /// let r = Rc::new(greenhub::sync::AsyncResult::new());
     /// let r2 = r.clone();
-    /// let g = greenhub_runtime::spawn(move || r2.set(5));
+    /// let g = greenhub::spawn(move || r2.set(5));
     /// let v: i32 = r.get(); // inferred: AsyncResult<i32>
     /// assert_eq!(v, 5);
     /// # g.join();
@@ -61,7 +61,7 @@ impl<T: Clone, E: Clone + fmt::Debug> AsyncResult<T, E> {
     /// `set_error` replaces it, as in gevent.
     ///
     /// ```
-    /// let r = greenhub_runtime::sync::AsyncResult::<&str>::new();
+    /// let r = greenhub::sync::AsyncResult::<&str>::new();
     /// r.set("v");
     /// assert_eq!(r.get(), "v");
     /// ```
@@ -72,7 +72,7 @@ impl<T: Clone, E: Clone + fmt::Debug> AsyncResult<T, E> {
     /// Delivers an error and wakes every waiter.
     ///
     /// ```
-    /// let r = greenhub_runtime::sync::AsyncResult::<u8>::new();
+    /// let r = greenhub::sync::AsyncResult::<u8>::new();
     /// r.set_error("no such page".to_string());
     /// assert_eq!(r.result(), Err("no such page".to_string()));
     /// ```
@@ -93,7 +93,7 @@ impl<T: Clone, E: Clone + fmt::Debug> AsyncResult<T, E> {
     /// Whether a value or error has been delivered.
     ///
     /// ```
-    /// let r = greenhub_runtime::sync::AsyncResult::<u8>::new();
+    /// let r = greenhub::sync::AsyncResult::<u8>::new();
     /// r.set(1);
     /// assert!(r.ready());
     /// ```
@@ -104,7 +104,7 @@ impl<T: Clone, E: Clone + fmt::Debug> AsyncResult<T, E> {
     /// Waits for the result, value or error.
     ///
     /// ```
-    /// let r = greenhub_runtime::sync::AsyncResult::<u8>::new();
+    /// let r = greenhub::sync::AsyncResult::<u8>::new();
     /// r.set(2);
     /// assert_eq!(r.result(), Ok(2));
     /// ```
@@ -115,7 +115,7 @@ impl<T: Clone, E: Clone + fmt::Debug> AsyncResult<T, E> {
     /// Waits at most `timeout` for the result.
     ///
     /// ```
-    /// let r = greenhub_runtime::sync::AsyncResult::<u8>::new();
+    /// let r = greenhub::sync::AsyncResult::<u8>::new();
     /// assert_eq!(r.result_timeout(std::time::Duration::from_millis(1)), None);
     /// ```
     pub fn result_timeout(&self, timeout: Duration) -> Option<Result<T, E>> {
@@ -125,7 +125,7 @@ impl<T: Clone, E: Clone + fmt::Debug> AsyncResult<T, E> {
     /// Waits for the value.
     ///
     /// ```
-    /// let r = greenhub_runtime::sync::AsyncResult::<u8>::new();
+    /// let r = greenhub::sync::AsyncResult::<u8>::new();
     /// r.set(3);
     /// assert_eq!(r.get(), 3);
     /// ```
@@ -146,7 +146,7 @@ impl<T: Clone, E: Clone + fmt::Debug> AsyncResult<T, E> {
     /// If an error was delivered; see [`AsyncResult::result_timeout`].
     ///
     /// ```
-    /// let r = greenhub_runtime::sync::AsyncResult::<u8>::new();
+    /// let r = greenhub::sync::AsyncResult::<u8>::new();
     /// assert_eq!(r.get_timeout(std::time::Duration::from_millis(1)), None);
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Option<T> {

@@ -12,7 +12,7 @@ use crate::task::Wait;
 ///
 /// ```
 /// use std::rc::Rc;
-/// use greenhub_runtime::{spawn, sync::Event};
+/// use greenhub::{spawn, sync::Event};
 /// let ev = Rc::new(Event::new());
 /// let e = ev.clone();
 /// let waiter = spawn(move || { e.wait(); "woken" });
@@ -37,7 +37,7 @@ impl Event {
     /// A cleared event.
     ///
     /// ```
-    /// assert!(!greenhub_runtime::sync::Event::new().is_set());
+    /// assert!(!greenhub::sync::Event::new().is_set());
     /// ```
     pub fn new() -> Event {
         Event::default()
@@ -46,7 +46,7 @@ impl Event {
     /// Sets the flag and makes every waiter ready (FIFO). Does not switch.
     ///
     /// ```
-    /// let ev = greenhub_runtime::sync::Event::new();
+    /// let ev = greenhub::sync::Event::new();
     /// ev.set();
     /// assert!(ev.is_set());
     /// ev.wait(); // returns at once
@@ -60,7 +60,7 @@ impl Event {
     /// Clears the flag.
     ///
     /// ```
-    /// let ev = greenhub_runtime::sync::Event::new();
+    /// let ev = greenhub::sync::Event::new();
     /// ev.set();
     /// ev.clear();
     /// assert!(!ev.is_set());
@@ -72,7 +72,7 @@ impl Event {
     /// Whether the flag is set.
     ///
     /// ```
-    /// assert!(!greenhub_runtime::sync::Event::new().is_set());
+    /// assert!(!greenhub::sync::Event::new().is_set());
     /// ```
     pub fn is_set(&self) -> bool {
         self.flag.get()
@@ -82,9 +82,9 @@ impl Event {
     ///
     /// ```
     /// use std::rc::Rc;
-    /// let ev = Rc::new(greenhub_runtime::sync::Event::new());
+    /// let ev = Rc::new(greenhub::sync::Event::new());
     /// let e = ev.clone();
-    /// let _setter = greenhub_runtime::spawn(move || e.set());
+    /// let _setter = greenhub::spawn(move || e.set());
     /// ev.wait();
     /// ```
     pub fn wait(&self) {
@@ -94,7 +94,7 @@ impl Event {
     /// Waits at most `timeout`; returns whether the flag was set.
     ///
     /// ```
-    /// let ev = greenhub_runtime::sync::Event::new();
+    /// let ev = greenhub::sync::Event::new();
     /// assert!(!ev.wait_timeout(std::time::Duration::from_millis(5)));
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {

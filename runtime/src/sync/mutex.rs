@@ -13,7 +13,7 @@ use super::semaphore::{Semaphore, SemaphoreGuard};
 ///
 /// ```
 /// use std::rc::Rc;
-/// use greenhub_runtime::{joinall, sleep, spawn, sync::Mutex};
+/// use greenhub::{joinall, sleep, spawn, sync::Mutex};
 /// let m = Rc::new(Mutex::new(Vec::new()));
 /// let gs: Vec<_> = (0..3).map(|i| {
 ///     let m = m.clone();
@@ -51,7 +51,7 @@ impl<T> Mutex<T> {
     /// A mutex holding `value`.
     ///
     /// ```
-    /// let m = greenhub_runtime::sync::Mutex::new(1);
+    /// let m = greenhub::sync::Mutex::new(1);
     /// assert_eq!(*m.lock(), 1);
     /// ```
     pub fn new(value: T) -> Mutex<T> {
@@ -61,7 +61,7 @@ impl<T> Mutex<T> {
     /// Waits for the lock (FIFO).
     ///
     /// ```
-    /// let m = greenhub_runtime::sync::Mutex::new(0);
+    /// let m = greenhub::sync::Mutex::new(0);
     /// *m.lock() += 1;
     /// assert_eq!(*m.lock(), 1);
     /// ```
@@ -72,7 +72,7 @@ impl<T> Mutex<T> {
     /// Waits at most `timeout` for the lock.
     ///
     /// ```
-    /// let m = greenhub_runtime::sync::Mutex::new(0);
+    /// let m = greenhub::sync::Mutex::new(0);
     /// let held = m.lock();
     /// assert!(m.lock_timeout(std::time::Duration::from_millis(1)).is_none());
     /// drop(held);
@@ -84,7 +84,7 @@ impl<T> Mutex<T> {
     /// Takes the lock if it is free and nobody waits for it.
     ///
     /// ```
-    /// let m = greenhub_runtime::sync::Mutex::new(0);
+    /// let m = greenhub::sync::Mutex::new(0);
     /// let a = m.try_lock();
     /// assert!(a.is_some() && m.try_lock().is_none());
     /// ```
@@ -95,7 +95,7 @@ impl<T> Mutex<T> {
     /// The value, when nobody can hold the lock.
     ///
     /// ```
-    /// assert_eq!(greenhub_runtime::sync::Mutex::new(5).into_inner(), 5);
+    /// assert_eq!(greenhub::sync::Mutex::new(5).into_inner(), 5);
     /// ```
     pub fn into_inner(self) -> T {
         self.value.into_inner()
@@ -105,7 +105,7 @@ impl<T> Mutex<T> {
 /// Access to a locked [`Mutex`]'s value; dropping it unlocks.
 ///
 /// ```
-/// let m = greenhub_runtime::sync::Mutex::new(vec![1]);
+/// let m = greenhub::sync::Mutex::new(vec![1]);
 /// let mut guard = m.lock();
 /// guard.push(2);
 /// drop(guard);

@@ -16,7 +16,7 @@ use crate::hub;
 /// ```
 /// use std::cell::RefCell;
 /// use std::rc::Rc;
-/// use greenhub_runtime::{spawn, sync::RLock};
+/// use greenhub::{spawn, sync::RLock};
 /// let lock = Rc::new(RLock::new(RefCell::new(Vec::new())));
 /// let l = lock.clone();
 /// let g = spawn(move || {
@@ -55,7 +55,7 @@ impl<T> RLock<T> {
     /// An unlocked lock around `value`.
     ///
     /// ```
-    /// let l = greenhub_runtime::sync::RLock::new(5);
+    /// let l = greenhub::sync::RLock::new(5);
     /// assert_eq!(*l.lock(), 5);
     /// ```
     pub fn new(value: T) -> RLock<T> {
@@ -65,7 +65,7 @@ impl<T> RLock<T> {
     /// Takes the lock, waiting while another greenlet holds it.
     ///
     /// ```
-    /// let l = greenhub_runtime::sync::RLock::new(());
+    /// let l = greenhub::sync::RLock::new(());
     /// let a = l.lock();
     /// let b = l.lock();
     /// drop((a, b));
@@ -78,10 +78,10 @@ impl<T> RLock<T> {
     ///
     /// ```
     /// use std::rc::Rc;
-    /// let l = Rc::new(greenhub_runtime::sync::RLock::new(()));
+    /// let l = Rc::new(greenhub::sync::RLock::new(()));
     /// let held = l.lock();
     /// let l2 = l.clone();
-    /// let other = greenhub_runtime::spawn(move || l2.lock_timeout(std::time::Duration::from_millis(5)).is_some());
+    /// let other = greenhub::spawn(move || l2.lock_timeout(std::time::Duration::from_millis(5)).is_some());
     /// assert_eq!(other.get(), Ok(false));
     /// drop(held);
     /// ```
@@ -92,7 +92,7 @@ impl<T> RLock<T> {
     /// Takes the lock if that needs no wait (it is free, or the caller holds it).
     ///
     /// ```
-    /// let l = greenhub_runtime::sync::RLock::new(1);
+    /// let l = greenhub::sync::RLock::new(1);
     /// let g = l.try_lock().unwrap();
     /// assert!(l.try_lock().is_some()); // re-entrant
     /// drop(g);
@@ -110,7 +110,7 @@ impl<T> RLock<T> {
     /// Whether some greenlet holds the lock.
     ///
     /// ```
-    /// let l = greenhub_runtime::sync::RLock::new(());
+    /// let l = greenhub::sync::RLock::new(());
     /// assert!(!l.is_locked());
     /// let _g = l.lock();
     /// assert!(l.is_locked());
@@ -148,8 +148,8 @@ fn current() -> u64 {
 /// One hold of an [`RLock`]; the lock is free again when the holder's last guard drops.
 ///
 /// ```
-/// let l = greenhub_runtime::sync::RLock::new(String::from("v"));
-/// let g: greenhub_runtime::sync::RLockGuard<'_, String> = l.lock();
+/// let l = greenhub::sync::RLock::new(String::from("v"));
+/// let g: greenhub::sync::RLockGuard<'_, String> = l.lock();
 /// assert_eq!(g.len(), 1);
 /// ```
 pub struct RLockGuard<'a, T> {

@@ -14,7 +14,7 @@ use crate::task::Wait;
 ///
 /// ```
 /// use std::rc::Rc;
-/// use greenhub_runtime::{joinall, sleep, spawn, sync::Semaphore};
+/// use greenhub::{joinall, sleep, spawn, sync::Semaphore};
 /// let sem = Rc::new(Semaphore::new(2));
 /// let gs: Vec<_> = (0..4).map(|_| {
 ///     let s = sem.clone();
@@ -32,8 +32,8 @@ pub struct Semaphore {
 /// The error of releasing a bounded semaphore above its initial count.
 ///
 /// ```
-/// let s = greenhub_runtime::sync::Semaphore::bounded(1);
-/// assert_eq!(s.release(), Err(greenhub_runtime::sync::SemaphoreFull));
+/// let s = greenhub::sync::Semaphore::bounded(1);
+/// assert_eq!(s.release(), Err(greenhub::sync::SemaphoreFull));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("semaphore released too many times")]
@@ -52,7 +52,7 @@ impl Semaphore {
     /// A semaphore with `permits` permits; [`Semaphore::release`] may add more.
     ///
     /// ```
-    /// assert_eq!(greenhub_runtime::sync::Semaphore::new(3).available(), 3);
+    /// assert_eq!(greenhub::sync::Semaphore::new(3).available(), 3);
     /// ```
     pub fn new(permits: usize) -> Semaphore {
         Semaphore { permits: Cell::new(permits), limit: None, waiters: WaitQueue::new() }
@@ -62,8 +62,8 @@ impl Semaphore {
     /// `BoundedSemaphore`).
     ///
     /// ```
-    /// let s = greenhub_runtime::sync::Semaphore::bounded(1);
-    /// assert_eq!(s.release(), Err(greenhub_runtime::sync::SemaphoreFull));
+    /// let s = greenhub::sync::Semaphore::bounded(1);
+    /// assert_eq!(s.release(), Err(greenhub::sync::SemaphoreFull));
     /// ```
     pub fn bounded(permits: usize) -> Semaphore {
         Semaphore { permits: Cell::new(permits), limit: Some(permits), waiters: WaitQueue::new() }
@@ -72,7 +72,7 @@ impl Semaphore {
     /// Permits available right now.
     ///
     /// ```
-    /// let s = greenhub_runtime::sync::Semaphore::new(1);
+    /// let s = greenhub::sync::Semaphore::new(1);
     /// let g = s.acquire();
     /// assert_eq!(s.available(), 0);
     /// drop(g);
@@ -85,7 +85,7 @@ impl Semaphore {
     /// Waits for a permit (FIFO); the guard gives it back when dropped.
     ///
     /// ```
-    /// let s = greenhub_runtime::sync::Semaphore::new(1);
+    /// let s = greenhub::sync::Semaphore::new(1);
     /// let _permit = s.acquire();
     /// ```
     pub fn acquire(&self) -> SemaphoreGuard<'_> {
@@ -95,7 +95,7 @@ impl Semaphore {
     /// Waits at most `timeout` for a permit.
     ///
     /// ```
-    /// let s = greenhub_runtime::sync::Semaphore::new(1);
+    /// let s = greenhub::sync::Semaphore::new(1);
     /// let held = s.acquire();
     /// assert!(s.acquire_timeout(std::time::Duration::from_millis(2)).is_none());
     /// drop(held);
@@ -107,7 +107,7 @@ impl Semaphore {
     /// Takes a permit if one is free and nobody waits for one.
     ///
     /// ```
-    /// let s = greenhub_runtime::sync::Semaphore::new(1);
+    /// let s = greenhub::sync::Semaphore::new(1);
     /// let a = s.try_acquire();
     /// assert!(a.is_some() && s.try_acquire().is_none());
     /// ```
@@ -119,7 +119,7 @@ impl Semaphore {
     /// [`Semaphore::release`]).
     ///
     /// ```
-    /// let s = greenhub_runtime::sync::Semaphore::new(1);
+    /// let s = greenhub::sync::Semaphore::new(1);
     /// s.acquire_forget();
     /// assert_eq!(s.available(), 0);
     /// s.release().unwrap();
@@ -131,7 +131,7 @@ impl Semaphore {
     /// Adds a permit (to the first waiter if there is one). Never switches.
     ///
     /// ```
-    /// let s = greenhub_runtime::sync::Semaphore::new(0);
+    /// let s = greenhub::sync::Semaphore::new(0);
     /// s.release().unwrap();
     /// assert_eq!(s.available(), 1);
     /// ```
@@ -176,7 +176,7 @@ impl Semaphore {
 /// A held permit; dropping it releases the permit.
 ///
 /// ```
-/// let s = greenhub_runtime::sync::Semaphore::new(1);
+/// let s = greenhub::sync::Semaphore::new(1);
 /// {
 ///     let _permit = s.acquire();
 ///     assert_eq!(s.available(), 0);

@@ -22,13 +22,13 @@ pub use sized::{Job, ThreadPool};
 /// Default upper bound on worker threads.
 ///
 /// ```
-/// assert!(greenhub_runtime::threadpool::MAX_THREADS >= 200);
+/// assert!(greenhub::threadpool::MAX_THREADS >= 200);
 /// ```
 pub const MAX_THREADS: usize = 512;
 /// How long an idle worker waits for a job before it exits.
 ///
 /// ```
-/// assert_eq!(greenhub_runtime::threadpool::IDLE_TIMEOUT.as_secs(), 10);
+/// assert_eq!(greenhub::threadpool::IDLE_TIMEOUT.as_secs(), 10);
 /// ```
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -223,8 +223,8 @@ where
 /// at all `f` runs on the calling thread. [`try_spawn_blocking`] reports those cases.
 ///
 /// ```
-/// let h = greenhub_runtime::spawn(|| {
-///     greenhub_runtime::threadpool::spawn_blocking(|| std::thread::current().name().map(String::from))
+/// let h = greenhub::spawn(|| {
+///     greenhub::threadpool::spawn_blocking(|| std::thread::current().name().map(String::from))
 /// });
 /// assert_eq!(h.get().unwrap().as_deref(), Some("greenhub-blocking"));
 /// ```
@@ -254,7 +254,7 @@ where
 /// is dropped).
 ///
 /// ```
-/// let r = greenhub_runtime::threadpool::try_spawn_blocking(|| 1 + 1);
+/// let r = greenhub::threadpool::try_spawn_blocking(|| 1 + 1);
 /// assert_eq!(r.unwrap(), 2);
 /// ```
 pub fn try_spawn_blocking<F, T>(f: F) -> io::Result<T>

@@ -40,7 +40,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Dropping the pool lets its threads finish the queued jobs, then exit.
 ///
 /// ```
-/// use greenhub_runtime::threadpool::ThreadPool;
+/// use greenhub::threadpool::ThreadPool;
 /// let pool = ThreadPool::new(2);
 /// let job = pool.spawn(|| (1..=10).sum::<u32>());
 /// assert_eq!(job.get(), Ok(55));
@@ -70,7 +70,7 @@ impl ThreadPool {
     /// If no thread at all can be started.
     ///
     /// ```
-    /// let pool = greenhub_runtime::threadpool::ThreadPool::new(4);
+    /// let pool = greenhub::threadpool::ThreadPool::new(4);
     /// assert_eq!(pool.threads(), 4);
     /// ```
     pub fn new(threads: usize) -> ThreadPool {
@@ -92,7 +92,7 @@ impl ThreadPool {
     /// The number of threads.
     ///
     /// ```
-    /// assert_eq!(greenhub_runtime::threadpool::ThreadPool::new(1).threads(), 1);
+    /// assert_eq!(greenhub::threadpool::ThreadPool::new(1).threads(), 1);
     /// ```
     pub fn threads(&self) -> usize {
         self.threads
@@ -101,7 +101,7 @@ impl ThreadPool {
     /// Queues `f`; never waits.
     ///
     /// ```
-    /// let pool = greenhub_runtime::threadpool::ThreadPool::new(1);
+    /// let pool = greenhub::threadpool::ThreadPool::new(1);
     /// let job = pool.spawn(|| std::thread::current().name().unwrap().to_string());
     /// assert_eq!(job.get().unwrap(), "greenhub-pool-0");
     /// ```
@@ -147,7 +147,7 @@ impl ThreadPool {
     /// If `f` panicked for an item.
     ///
     /// ```
-    /// let pool = greenhub_runtime::threadpool::ThreadPool::new(3);
+    /// let pool = greenhub::threadpool::ThreadPool::new(3);
     /// assert_eq!(pool.map(["a", "bb", "ccc"], |s: &str| s.len()), [1, 2, 3]);
     /// ```
     pub fn map<I, F, T>(&self, items: I, f: F) -> Vec<T>
@@ -171,7 +171,7 @@ impl ThreadPool {
     /// Waits until every job submitted so far has finished (parks the calling greenlet).
     ///
     /// ```
-    /// let pool = greenhub_runtime::threadpool::ThreadPool::new(2);
+    /// let pool = greenhub::threadpool::ThreadPool::new(2);
     /// for _ in 0..4 { drop(pool.spawn(|| std::thread::sleep(std::time::Duration::from_millis(2)))); }
     /// pool.join();
     /// ```
@@ -239,8 +239,8 @@ struct Slot<T> {
 /// The handle of a [`ThreadPool`] job.
 ///
 /// ```
-/// let pool = greenhub_runtime::threadpool::ThreadPool::new(1);
-/// let job: greenhub_runtime::threadpool::Job<u8> = pool.spawn(|| 1);
+/// let pool = greenhub::threadpool::ThreadPool::new(1);
+/// let job: greenhub::threadpool::Job<u8> = pool.spawn(|| 1);
 /// assert_eq!(job.get(), Ok(1));
 /// ```
 pub struct Job<T> {
@@ -257,7 +257,7 @@ impl<T> Job<T> {
     /// Whether the job has finished.
     ///
     /// ```
-    /// let pool = greenhub_runtime::threadpool::ThreadPool::new(1);
+    /// let pool = greenhub::threadpool::ThreadPool::new(1);
     /// let job = pool.spawn(|| ());
     /// pool.join();
     /// assert!(job.ready());
@@ -270,9 +270,9 @@ impl<T> Job<T> {
     /// gives its value, or `Panicked` with the panic message.
     ///
     /// ```
-    /// let pool = greenhub_runtime::threadpool::ThreadPool::new(1);
+    /// let pool = greenhub::threadpool::ThreadPool::new(1);
     /// let bad = pool.spawn(|| -> u8 { panic!("job failed") });
-    /// assert_eq!(bad.get(), Err(greenhub_runtime::GreenletError::Panicked("job failed".into())));
+    /// assert_eq!(bad.get(), Err(greenhub::GreenletError::Panicked("job failed".into())));
     /// ```
     pub fn get(self) -> Result<T, GreenletError> {
         loop {

@@ -14,8 +14,8 @@ use crate::evented::{impl_fd, impl_stream_io, Evented};
 ///
 /// ```
 /// use std::io::{Read, Write};
-/// let (a, mut b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
-/// let w = greenhub_runtime::spawn(move || (&a).write_all(b"hi").unwrap());
+/// let (a, mut b) = greenhub::os::unix::net::UnixStream::pair().unwrap();
+/// let w = greenhub::spawn(move || (&a).write_all(b"hi").unwrap());
 /// let mut buf = [0u8; 2];
 /// b.read_exact(&mut buf).unwrap();
 /// assert_eq!(&buf, b"hi");
@@ -44,8 +44,8 @@ impl UnixStream {
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// let path = dir.join("s");
     /// # let _ = std::fs::remove_file(&path);
-    /// let _l = greenhub_io::os::unix::net::UnixListener::bind(&path).unwrap();
-    /// assert!(greenhub_io::os::unix::net::UnixStream::connect(&path).is_ok());
+    /// let _l = greenhub::os::unix::net::UnixListener::bind(&path).unwrap();
+    /// assert!(greenhub::os::unix::net::UnixStream::connect(&path).is_ok());
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// ```
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
@@ -75,7 +75,7 @@ impl UnixStream {
     /// A connected pair.
     ///
     /// ```
-    /// let (a, b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+    /// let (a, b) = greenhub::os::unix::net::UnixStream::pair().unwrap();
     /// # drop((a, b));
     /// ```
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
@@ -87,7 +87,7 @@ impl UnixStream {
     ///
     /// ```
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-    /// let a = greenhub_io::os::unix::net::UnixStream::from_std(a).unwrap();
+    /// let a = greenhub::os::unix::net::UnixStream::from_std(a).unwrap();
     /// # drop(a);
     /// ```
     pub fn from_std(s: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
@@ -98,7 +98,7 @@ impl UnixStream {
     ///
     /// ```
     /// use std::io::Read;
-    /// # let (a, b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+    /// # let (a, b) = greenhub::os::unix::net::UnixStream::pair().unwrap();
     /// a.shutdown(std::net::Shutdown::Write).unwrap();
     /// assert_eq!((&b).read(&mut [0u8; 1]).unwrap(), 0);
     /// ```
@@ -109,7 +109,7 @@ impl UnixStream {
     /// The local address.
     ///
     /// ```
-    /// # let (a, b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+    /// # let (a, b) = greenhub::os::unix::net::UnixStream::pair().unwrap();
     /// assert!(a.local_addr().unwrap().as_pathname().is_none()); // unnamed
     /// # drop(b);
     /// ```
@@ -120,7 +120,7 @@ impl UnixStream {
     /// The peer's address.
     ///
     /// ```
-    /// # let (a, b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+    /// # let (a, b) = greenhub::os::unix::net::UnixStream::pair().unwrap();
     /// assert!(a.peer_addr().is_ok());
     /// # drop(b);
     /// ```
@@ -132,7 +132,7 @@ impl UnixStream {
     ///
     /// ```
     /// use std::io::Read;
-    /// # let (a, b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+    /// # let (a, b) = greenhub::os::unix::net::UnixStream::pair().unwrap();
     /// a.set_read_timeout(Some(std::time::Duration::from_millis(5))).unwrap();
     /// assert_eq!((&a).read(&mut [0u8; 1]).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
     /// # drop(b);
@@ -144,7 +144,7 @@ impl UnixStream {
     /// Like [`crate::net::TcpStream::set_write_timeout`].
     ///
     /// ```
-    /// # let (a, b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+    /// # let (a, b) = greenhub::os::unix::net::UnixStream::pair().unwrap();
     /// a.set_write_timeout(Some(std::time::Duration::from_secs(1))).unwrap();
     /// # drop(b);
     /// ```
@@ -155,7 +155,7 @@ impl UnixStream {
     /// Another handle to the same socket.
     ///
     /// ```
-    /// # let (a, b) = greenhub_io::os::unix::net::UnixStream::pair().unwrap();
+    /// # let (a, b) = greenhub::os::unix::net::UnixStream::pair().unwrap();
     /// let a2 = a.try_clone().unwrap();
     /// # drop((a2, b));
     /// ```
@@ -174,9 +174,9 @@ impl_fd!(UnixStream, UnixListener);
 /// std::fs::create_dir_all(&dir).unwrap();
 /// let path = dir.join("sock");
 /// let _ = std::fs::remove_file(&path);
-/// let l = greenhub_io::os::unix::net::UnixListener::bind(&path).unwrap();
+/// let l = greenhub::os::unix::net::UnixListener::bind(&path).unwrap();
 /// let p = path.clone();
-/// let c = greenhub_runtime::spawn(move || greenhub_io::os::unix::net::UnixStream::connect(&p).is_ok());
+/// let c = greenhub::spawn(move || greenhub::os::unix::net::UnixStream::connect(&p).is_ok());
 /// let (_s, _) = l.accept().unwrap();
 /// assert_eq!(c.get(), Ok(true));
 /// std::fs::remove_dir_all(&dir).unwrap();
@@ -200,7 +200,7 @@ impl UnixListener {
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// let path = dir.join("s");
     /// # let _ = std::fs::remove_file(&path);
-    /// let l = greenhub_io::os::unix::net::UnixListener::bind(&path).unwrap();
+    /// let l = greenhub::os::unix::net::UnixListener::bind(&path).unwrap();
     /// assert!(l.local_addr().unwrap().as_pathname().is_some());
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// ```
@@ -215,9 +215,9 @@ impl UnixListener {
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// let path = dir.join("s");
     /// # let _ = std::fs::remove_file(&path);
-    /// let l = greenhub_io::os::unix::net::UnixListener::bind(&path).unwrap();
+    /// let l = greenhub::os::unix::net::UnixListener::bind(&path).unwrap();
     /// let p = path.clone();
-    /// let c = greenhub_runtime::spawn(move || greenhub_io::os::unix::net::UnixStream::connect(&p).is_ok());
+    /// let c = greenhub::spawn(move || greenhub::os::unix::net::UnixStream::connect(&p).is_ok());
     /// let (_s, _addr) = l.accept().unwrap();
     /// assert_eq!(c.get(), Ok(true));
     /// # std::fs::remove_dir_all(&dir).unwrap();
@@ -234,9 +234,9 @@ impl UnixListener {
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// let path = dir.join("s");
     /// # let _ = std::fs::remove_file(&path);
-    /// let l = greenhub_io::os::unix::net::UnixListener::bind(&path).unwrap();
+    /// let l = greenhub::os::unix::net::UnixListener::bind(&path).unwrap();
     /// let p = path.clone();
-    /// let _c = greenhub_runtime::spawn(move || greenhub_io::os::unix::net::UnixStream::connect(&p).unwrap());
+    /// let _c = greenhub::spawn(move || greenhub::os::unix::net::UnixStream::connect(&p).unwrap());
     /// assert!(l.incoming().next().unwrap().is_ok());
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// ```
@@ -251,7 +251,7 @@ impl UnixListener {
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// let path = dir.join("s");
     /// # let _ = std::fs::remove_file(&path);
-    /// let l = greenhub_io::os::unix::net::UnixListener::bind(&path).unwrap();
+    /// let l = greenhub::os::unix::net::UnixListener::bind(&path).unwrap();
     /// assert_eq!(l.local_addr().unwrap().as_pathname(), Some(path.as_path()));
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// ```
