@@ -33,8 +33,15 @@ fn default_names() -> Vec<String> {
     names
 }
 
+/// Resolves host names concurrently, each in a greenlet (gevent's dns demo).
+#[derive(clap::Parser)]
+struct Args {
+    /// Host names to resolve (default: a few well-known ones and this host's).
+    names: Vec<String>,
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = <Args as clap::Parser>::parse().names;
     let names = if args.is_empty() { default_names() } else { args };
     let t = Instant::now();
     let jobs: Vec<_> =

@@ -14,34 +14,28 @@ use greenhub::net::TcpStream;
 use greenhub::server::StreamServer;
 use greenhub::{joinall, spawn};
 
+/// Many concurrent echo clients as greenlets; prints messages per second.
+#[derive(clap::Parser)]
 struct Opts {
+    /// The echo server's address.
+    #[arg(long, default_value = "127.0.0.1:8001")]
     addr: String,
+    /// Concurrent clients (greenlets).
+    #[arg(long, default_value_t = 100)]
     clients: usize,
+    /// How long to run.
+    #[arg(long, default_value_t = 5.0)]
     seconds: f64,
+    /// Bytes per message.
+    #[arg(long, default_value_t = 64)]
     size: usize,
+    /// Run greenhub's echo server in-process on a free port.
+    #[arg(long)]
     spawn_server: bool,
 }
 
 fn opts() -> Opts {
-    let mut o = Opts { addr: "127.0.0.1:8001".into(), clients: 100, seconds: 5.0, size: 64, spawn_server: false };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut val = || args.next().unwrap_or_else(|| usage());
-        match a.as_str() {
-            "--addr" => o.addr = val(),
-            "--clients" => o.clients = val().parse().unwrap_or_else(|_| usage()),
-            "--seconds" => o.seconds = val().parse().unwrap_or_else(|_| usage()),
-            "--size" => o.size = val().parse().unwrap_or_else(|_| usage()),
-            "--spawn-server" => o.spawn_server = true,
-            _ => usage(),
-        }
-    }
-    o
-}
-
-fn usage() -> ! {
-    eprintln!("usage: echo_client [--addr HOST:PORT] [--clients N] [--seconds S] [--size BYTES] [--spawn-server]");
-    std::process::exit(2);
+    <Opts as clap::Parser>::parse()
 }
 
 /// A small xorshift stream so every client sends different bytes.

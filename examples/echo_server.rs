@@ -17,20 +17,26 @@ use std::net::SocketAddr;
 use greenhub::net::TcpStream;
 use greenhub::server::StreamServer;
 
+/// gevent's TCP echo server: one greenlet per connection.
+#[derive(clap::Parser)]
+struct Args {
+    /// The port (also `--port`).
+    #[arg(value_name = "PORT")]
+    port_arg: Option<u16>,
+    /// The port to listen on.
+    #[arg(long, default_value_t = 8001)]
+    port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Print connections and message sizes.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
 fn main() {
-    let mut port = 8001u16;
-    let mut host = "127.0.0.1".to_string();
-    let mut verbose = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--port" => port = args.next().and_then(|p| p.parse().ok()).unwrap_or_else(|| usage()),
-            "--host" => host = args.next().unwrap_or_else(|| usage()),
-            "--verbose" | "-v" => verbose = true,
-            p if p.parse::<u16>().is_ok() => port = p.parse().unwrap_or(port),
-            _ => usage(),
-        }
-    }
+    let a = <Args as clap::Parser>::parse();
+    let (host, port, verbose) = (a.host, a.port_arg.unwrap_or(a.port), a.verbose);
     raise_fd_limit();
     let handler = move |mut conn: TcpStream, peer: SocketAddr| {
         let _ = conn.set_nodelay(true);
@@ -67,11 +73,6 @@ fn main() {
         eprintln!("echo_server: {e}");
         std::process::exit(1);
     }
-}
-
-fn usage() -> ! {
-    eprintln!("usage: echo_server [PORT] [--port PORT] [--host HOST] [--verbose]");
-    std::process::exit(2);
 }
 
 /// Raises the soft fd limit to the hard one (1,000+ connections need it on some hosts).

@@ -13,7 +13,12 @@
 
 use greenhub::raw::Generator;
 
+#[derive(clap::Parser)]
+#[command(about = "Generators: a yield-based producer and consumer (gevent's generator demo).")]
+struct Args {}
+
 fn main() {
+    let Args {} = <Args as clap::Parser>::parse();
     let name = "A";
     // The consumer receives each baozi as the resume argument and yields an ack.
     let mut consumer = Generator::new(move |y, first: Option<u32>| {

@@ -14,10 +14,20 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// N greenlets sleeping at once; prints the memory each costs.
+#[derive(clap::Parser)]
+struct Args {
+    /// Greenlets.
+    #[arg(default_value_t = 100_000)]
+    n: usize,
+    /// How long each sleeps, in ms.
+    #[arg(default_value_t = 2_000)]
+    sleep_ms: u64,
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
-    let sleep_ms: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(2_000);
+    let a = <Args as clap::Parser>::parse();
+    let (n, sleep_ms) = (a.n, a.sleep_ms);
     let base = rss_kib("VmRSS:");
     let t = Instant::now();
     let gs: Vec<_> =

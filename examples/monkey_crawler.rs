@@ -35,7 +35,12 @@ fn get_page(url: &str) -> usize {
     }
 }
 
+#[derive(clap::Parser)]
+#[command(about = "The crawler on std::net and ureq, made cooperative by monkey::patch_all().")]
+struct Args {}
+
 fn main() {
+    let Args {} = <Args as clap::Parser>::parse();
     greenhub::monkey::patch_all();
     let site = Site::start(Duration::from_millis(200)).unwrap_or_else(|e| {
         eprintln!("monkey_crawler: cannot start the embedded site: {e}");

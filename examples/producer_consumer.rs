@@ -19,7 +19,12 @@ use std::time::Duration;
 use greenhub::queue::Queue;
 use greenhub::{joinall, sleep, spawn};
 
+#[derive(clap::Parser)]
+#[command(about = "A producer and a consumer greenlet around a Queue(3).")]
+struct Args {}
+
 fn main() {
+    let Args {} = <Args as clap::Parser>::parse();
     let q: Rc<Queue<Option<u32>>> = Rc::new(Queue::bounded(3));
     let p = q.clone();
     let producer = spawn(move || {

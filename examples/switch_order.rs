@@ -10,7 +10,12 @@ use std::time::{Duration, Instant};
 
 use greenhub::{joinall, sleep, spawn};
 
+#[derive(clap::Parser)]
+#[command(about = "gevent's foo/bar and ok1 ok2 ok4 ok3 switch-order demos.")]
+struct Args {}
+
 fn main() {
+    let Args {} = <Args as clap::Parser>::parse();
     // gevent:
     //   def foo(): print('Running in foo'); gevent.sleep(0); print('Explicit context switch to foo again')
     //   def bar(): print('Explicit context to bar'); gevent.sleep(0); print('Implicit context switch back to bar')

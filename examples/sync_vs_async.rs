@@ -14,7 +14,12 @@ fn task(pid: u32) {
     println!("Task {pid} done");
 }
 
+#[derive(clap::Parser)]
+#[command(about = "The same tasks one after another, then concurrently, timed.")]
+struct Args {}
+
 fn main() {
+    let Args {} = <Args as clap::Parser>::parse();
     println!("Synchronous:");
     let t = Instant::now();
     for i in 0..10 {
