@@ -129,13 +129,7 @@ impl<T, O: Order<T>> Core<T, O> {
             if self.shut.get() {
                 return None;
             }
-            let woken = hub::with(|h| {
-                wait_in(h, &self.getters, Wait::Sync("queue peek (empty)", deadline), deadline, || {
-                    if !self.is_empty() {
-                        hub::with(|h| self.getters.wake_one(h));
-                    }
-                })
-            });
+            let woken = self.wait_item("queue peek (empty)", deadline);
             if woken {
                 if let Some(v) = self.try_peek() {
                     // Woken for an item it does not take: the next getter gets the chance.
@@ -218,6 +212,19 @@ impl<T, O: Order<T>> Core<T, O> {
         }
     }
 
+    /// Waits in the getters' queue for an item (at most until `deadline`); `true` if woken
+    /// through the queue. A waiter woken for an item that then unwinds hands the wake-up
+    /// on to the next getter.
+    fn wait_item(&self, what: &'static str, deadline: Option<Instant>) -> bool {
+        hub::with(|h| {
+            wait_in(h, &self.getters, Wait::Sync(what, deadline), deadline, || {
+                if !self.is_empty() {
+                    hub::with(|h| self.getters.wake_one(h));
+                }
+            })
+        })
+    }
+
     pub(crate) fn get_until(&self, deadline: Option<Instant>) -> Option<T> {
         loop {
             if let Some(item) = self.try_get() {
@@ -226,14 +233,7 @@ impl<T, O: Order<T>> Core<T, O> {
             if self.shut.get() {
                 return None;
             }
-            let woken = hub::with(|h| {
-                wait_in(h, &self.getters, Wait::Sync("queue get (empty)", deadline), deadline, || {
-                    // Woken for an item we will not take: hand it on.
-                    if !self.is_empty() {
-                        hub::with(|h| self.getters.wake_one(h));
-                    }
-                })
-            });
+            let woken = self.wait_item("queue get (empty)", deadline);
             if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.try_get();
             }
