@@ -114,6 +114,19 @@ fn depth_follows_same_host_links_once() {
 }
 
 /// A one-shot-per-connection https server with a certificate for `localhost`.
+/// Reads a request head (up to the blank line); `None` if the peer closed first.
+fn read_head(s: &mut impl Read) -> Option<Vec<u8>> {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(req)
+}
+
 fn tls_server() -> (u16, rustls::RootCertStore, greenhub_runtime::Greenlet<()>) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let mut roots = rustls::RootCertStore::empty();
@@ -137,13 +150,8 @@ fn tls_server() -> (u16, rustls::RootCertStore, greenhub_runtime::Greenlet<()>) 
             greenhub_runtime::spawn(move || {
                 let conn = rustls::ServerConnection::new(config).unwrap();
                 let mut tls = rustls::StreamOwned::new(conn, tcp);
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
+                if read_head(&mut tls).is_none() {
+                    return;
                 }
                 let body = b"secret greenlets";
                 let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
@@ -171,15 +179,8 @@ fn https_against_a_local_tls_server() {
 #[test]
 fn a_plain_http_server_nobody_here_wrote_to_test_eof_bodies() {
     // A response without Content-Length or chunking ends at EOF.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = greenhub_runtime::spawn(move || {
-        let (mut s, _): (TcpStream, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 1024];
-        let _ = s.read(&mut buf);
-        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end").unwrap();
-    });
-    let page = Client::new().get(&format!("http://{addr}/")).unwrap();
+    let (url, server) = one_shot(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end");
+    let page = Client::new().get(&url).unwrap();
     assert_eq!(page.body, b"until the end");
     server.join();
 }
@@ -190,8 +191,7 @@ fn one_shot(response: &'static [u8]) -> (String, greenhub_runtime::Greenlet<()>)
     let addr = listener.local_addr().unwrap();
     let server = greenhub_runtime::spawn(move || {
         let (mut s, _): (TcpStream, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 1024];
-        let _ = s.read(&mut buf);
+        let _ = read_head(&mut s);
         let _ = s.write_all(response);
     });
     (format!("http://{addr}/"), server)
@@ -313,13 +313,8 @@ fn keep_alive_server(
             c.set(c.get() + 1);
             // (Compressing in a debug build takes more than a default 256 KiB stack.)
             greenhub_runtime::Builder::new().stack_size(8 << 20).spawn(move || loop {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
+                if read_head(&mut s).is_none() {
+                    return;
                 }
                 let plain = b"<a href=\"/x\">compressed greenlets</a>".repeat(20);
                 let (body, header) = match encoding {
@@ -382,14 +377,7 @@ fn http_goes_through_the_proxy_and_https_through_a_connect_tunnel() {
             let Ok(mut c) = conn else { return };
             let seen = s2.clone();
             greenhub_runtime::spawn(move || {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match c.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
+                let Some(req) = read_head(&mut c) else { return };
                 let line = String::from_utf8_lossy(&req).lines().next().unwrap_or("").to_string();
                 seen.borrow_mut().push(line.clone());
                 if let Some(target) = line.strip_prefix("CONNECT ").and_then(|r| r.split(' ').next()) {

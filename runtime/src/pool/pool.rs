@@ -463,22 +463,27 @@ where
     type Item = T;
 
     fn next(&mut self) -> Option<T> {
-        // Keep the pool busy: start tasks while there are free slots (or none runs).
-        while let Some(items) = self.items.as_mut() {
-            if !self.in_flight.is_empty() && self.pool.full() {
-                break;
-            }
-            match items.next() {
-                Some(item) => {
-                    let f = self.f.clone();
-                    self.in_flight.push_back(self.pool.spawn(move || f(item)));
-                }
-                None => self.items = None,
-            }
+        while let Some(item) = next_to_start(&self.pool, &mut self.items, self.in_flight.len()) {
+            let f = self.f.clone();
+            self.in_flight.push_back(self.pool.spawn(move || f(item)));
         }
         let first = self.in_flight.pop_front()?;
         Some(unwrap_outcome(first.get()))
     }
+}
+
+/// The next item `imap`/`imap_unordered` start, keeping the pool busy: one while a slot
+/// is free, or while nothing of theirs runs (`None` when it should wait, or is done).
+fn next_to_start<It: Iterator>(pool: &Pool, items: &mut Option<It>, in_flight: usize) -> Option<It::Item> {
+    let it = items.as_mut()?;
+    if in_flight > 0 && pool.full() {
+        return None;
+    }
+    let next = it.next();
+    if next.is_none() {
+        *items = None;
+    }
+    next
 }
 
 fn unwrap_outcome<T>(r: Result<T, GreenletError>) -> T {
@@ -536,23 +541,14 @@ where
     type Item = T;
 
     fn next(&mut self) -> Option<T> {
-        // Keep the pool busy: start tasks while there are free slots (or none runs).
-        while let Some(items) = self.items.as_mut() {
-            if self.in_flight > 0 && self.pool.free_count() == 0 {
-                break;
-            }
-            match items.next() {
-                Some(item) => {
-                    let (f, results) = (self.f.clone(), self.results.clone());
-                    self.pool.spawn(move || {
-                        let mut report = Report { results, sent: false };
-                        let v = f(item);
-                        report.sent = report.results.try_put(Ok(v)).is_ok();
-                    });
-                    self.in_flight += 1;
-                }
-                None => self.items = None,
-            }
+        while let Some(item) = next_to_start(&self.pool, &mut self.items, self.in_flight) {
+            let (f, results) = (self.f.clone(), self.results.clone());
+            self.pool.spawn(move || {
+                let mut report = Report { results, sent: false };
+                let v = f(item);
+                report.sent = report.results.try_put(Ok(v)).is_ok();
+            });
+            self.in_flight += 1;
         }
         if self.in_flight == 0 {
             return None;

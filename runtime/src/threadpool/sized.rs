@@ -176,34 +176,47 @@ impl ThreadPool {
     /// pool.join();
     /// ```
     pub fn join(&self) {
-        loop {
-            {
-                let mut st = lock(&self.shared.state);
-                if st.outstanding == 0 {
-                    return;
-                }
-                match hub::with(|h| h.remote_waker()) {
-                    Ok(w) => st.joiners.push(w),
-                    Err(_) => {
-                        // No poller to be woken through: poll the count instead.
-                        drop(st);
-                        thread::sleep(std::time::Duration::from_millis(1));
-                        continue;
-                    }
-                }
+        wait(|register| {
+            let mut st = lock(&self.shared.state);
+            if st.outstanding == 0 {
+                return Poll::Ready(());
             }
-            hub::with(|h| h.park(Wait::Blocking));
-            if interrupted() {
-                return; // inside `ffi::no_unwind`: a kill or timeout ends the wait
+            match register() {
+                Some(w) => st.joiners.push(w),
+                None => return Poll::NoPoller,
             }
-        }
+            Poll::Waiting
+        });
     }
 }
 
-/// Whether a kill or timeout ended the caller's wait inside `ffi::no_unwind` (outside
-/// it they unwind from the park instead).
-fn interrupted() -> bool {
-    hub::with(|h| crate::ffi::pending(&h.current()).is_some())
+/// How a wait of [`wait`] stands after a look under its lock.
+enum Poll<R> {
+    Ready(R),
+    /// Not yet; a waker is registered for when it is.
+    Waiting,
+    /// Not yet, and the hub has no poller to be woken through (out of fds).
+    NoPoller,
+}
+
+/// The wait of `Job::get` and `ThreadPool::join`: `poll` looks, under its own lock, whether
+/// the wait is over, and if not registers the remote waker `register` makes (firing when
+/// it is over); the caller parks meanwhile (or, without a poller, looks again every ms).
+/// `None` when a kill or timeout ended the wait inside `ffi::no_unwind` (outside it they
+/// unwind from the park instead).
+fn wait<R>(mut poll: impl FnMut(&mut dyn FnMut() -> Option<RemoteWaker>) -> Poll<R>) -> Option<R> {
+    loop {
+        match poll(&mut || hub::with(|h| h.remote_waker()).ok()) {
+            Poll::Ready(r) => return Some(r),
+            Poll::NoPoller => thread::sleep(std::time::Duration::from_millis(1)),
+            Poll::Waiting => {
+                hub::with(|h| h.park(Wait::Blocking));
+                if hub::with(|h| crate::ffi::pending(&h.current()).is_some()) {
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 impl Drop for ThreadPool {
@@ -275,26 +288,18 @@ impl<T> Job<T> {
     /// assert_eq!(bad.get(), Err(greenhub::GreenletError::Panicked("job failed".into())));
     /// ```
     pub fn get(self) -> Result<T, GreenletError> {
-        loop {
-            {
-                let mut st = lock(&self.slot.state);
-                if let Some(r) = st.0.take() {
-                    return r;
-                }
-                match hub::with(|h| h.remote_waker()) {
-                    Ok(w) => st.1 = Some(w),
-                    Err(_) => {
-                        drop(st);
-                        thread::sleep(std::time::Duration::from_millis(1));
-                        continue;
-                    }
-                }
+        let r = wait(|register| {
+            let mut st = lock(&self.slot.state);
+            if let Some(r) = st.0.take() {
+                return Poll::Ready(r);
             }
-            hub::with(|h| h.park(Wait::Blocking));
-            if interrupted() {
-                // Inside `ffi::no_unwind`: the job runs on; its result is dropped.
-                return Err(GreenletError::Killed);
+            match register() {
+                Some(w) => st.1 = Some(w),
+                None => return Poll::NoPoller,
             }
-        }
+            Poll::Waiting
+        });
+        // None: interrupted inside `ffi::no_unwind`; the job runs on, its result is dropped.
+        r.unwrap_or(Err(GreenletError::Killed))
     }
 }
