@@ -7,9 +7,10 @@
 //! StreamServer(('127.0.0.1', 8001), echo).serve_forever()
 //! ```
 //!
-//! `cargo run --release --example echo_server -- --port 8001 [--host 127.0.0.1] [--verbose]`
+//! `cargo run --release --example echo_server -- --port 8001 [--host 127.0.0.1] [--threads N] [--verbose]`
 //! (the port may also be the first argument). Prints nothing per message unless
-//! `--verbose`.
+//! `--verbose`. `--threads N` serves on N hubs (OS threads), each accepting on its own
+//! `SO_REUSEPORT` listener (gevent users would run N processes behind one port).
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -29,6 +30,9 @@ struct Args {
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// Hubs (OS threads) to serve on; 1 serves on this thread's hub.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: u16,
     /// Print connections and message sizes.
     #[arg(short, long)]
     verbose: bool,
@@ -68,8 +72,18 @@ fn main() {
             std::process::exit(1);
         }
     };
-    eprintln!("echo_server listening on {}", server.local_addr().map(|a| a.to_string()).unwrap_or_default());
-    if let Err(e) = server.serve_forever() {
+    eprintln!(
+        "echo_server listening on {} ({} hub{})",
+        server.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        a.threads,
+        if a.threads == 1 { "" } else { "s" }
+    );
+    let served = if a.threads == 1 {
+        server.serve_forever()
+    } else {
+        server.workers(a.threads.into()).and_then(|w| w.serve_forever())
+    };
+    if let Err(e) = served {
         eprintln!("echo_server: {e}");
         std::process::exit(1);
     }

@@ -27,7 +27,9 @@
 //! | | |
 //! |---|---|
 //! | the root | the gevent-shaped API: [`spawn`], [`spawn_later`], [`Builder`], [`Greenlet`], [`joinall`], [`killall`], [`sleep`], [`yield_now`], [`with_timeout`], [`run`], [`wait`]/[`iwait`], [`greenlet_local!`], [`dump`], [`wait_readable`]/[`wait_writable`] |
-//! | [`sync`] | `Event`, `AsyncResult`, `Semaphore`, `Mutex`, `RLock` |
+//! | [`Runtime`], [`RemoteGreenlet`] | all cores: one hub per thread, `Send` greenlet handles (docs/multicore.md) |
+//! | [`channel`] | cross-hub MPMC channels (`bounded`, `unbounded`, `rendezvous`, `Select`) |
+//! | [`sync`] | `Event`, `AsyncResult`, `Semaphore`, `Mutex`, `RLock`; `sync::shared::{Event, Semaphore}` across hubs |
 //! | [`queue`] | `Queue` (bounded, unbounded, rendezvous), `LifoQueue`, `PriorityQueue`, `JoinableQueue` |
 //! | [`pool`] | `Pool`, `Group` |
 //! | [`net`], [`os`], [`thread`] | std-shaped cooperative sockets, Unix sockets, name resolution, `sleep` ("patch by import") |
@@ -71,6 +73,10 @@ pub use greenhub_runtime::{
     spawn_later, wait, wait_readable, wait_writable, with_timeout, yield_now, Builder, Greenlet, GreenletError,
     GreenletId, GreenletLocal, Iwait, Join, LinkId, TimedOut, Waitable,
 };
+
+// ---- all cores ------------------------------------------------------------------------
+
+pub use greenhub_runtime::{channel, RemoteGreenlet, Runtime, RuntimeBuilder};
 
 pub use greenhub_runtime::{ffi, pool, queue, raw, sync, threadpool};
 

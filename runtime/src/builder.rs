@@ -217,14 +217,19 @@ where
 }
 
 /// The error of a body that unwound with `payload` (which is dropped here).
-fn failure(payload: Box<dyn Any + Send>) -> GreenletError {
-    let err = if payload.is::<KillSignal>() {
+/// The error a greenlet ends with when its body unwinds with `payload`.
+pub(crate) fn classify(payload: &(dyn Any + Send)) -> GreenletError {
+    if payload.is::<KillSignal>() {
         GreenletError::Killed
     } else if payload.is::<TimeoutSignal>() {
         GreenletError::Panicked("a with_timeout expiry escaped its scope".into())
     } else {
-        GreenletError::Panicked(panic_message(&*payload))
-    };
+        GreenletError::Panicked(panic_message(payload))
+    }
+}
+
+fn failure(payload: Box<dyn Any + Send>) -> GreenletError {
+    let err = classify(&*payload);
     // A payload whose Drop panics must not take the hub down.
     let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
     err

@@ -6,28 +6,19 @@ use std::sync::Arc;
 
 use crate::hub;
 use crate::remote::RemoteQueue;
+use crate::remote_greenlet::RemoteGreenlet;
 
 /// A `Send + Sync` handle to one thread's hub, for other threads: [`HubHandle::spawn`]
 /// runs a closure as a new greenlet on that hub's thread, through its remote queue (the
-/// hub is woken if it sleeps in its poller). To use several cores, run a hub per thread
-/// and hand work to them this way.
+/// hub is woken if it sleeps in its poller), and returns a [`RemoteGreenlet`] to join,
+/// get or kill it from anywhere. A [`Runtime`](crate::Runtime) keeps one hub per core
+/// alive and hands out these handles ([`Runtime::hub`](crate::Runtime::hub)).
 ///
 /// ```
-/// use std::sync::mpsc;
-/// let (handle_tx, handle_rx) = mpsc::channel();
-/// let (done_tx, done_rx) = mpsc::channel::<()>();
-/// let worker = std::thread::spawn(move || {
-///     handle_tx.send(greenhub::HubHandle::current().unwrap()).unwrap();
-///     // Park this thread's greenlet zero until told to stop; the hub runs meanwhile.
-///     greenhub::threadpool::spawn_blocking(move || done_rx.recv().unwrap());
-///     greenhub::run();
-/// });
-/// let hub = handle_rx.recv().unwrap();
-/// let (tx, rx) = mpsc::channel();
-/// hub.spawn(move || tx.send(greenhub::current_name().is_some()).unwrap());
-/// assert_eq!(rx.recv().unwrap(), true); // it ran as a greenlet on the worker's hub
-/// done_tx.send(()).unwrap();
-/// worker.join().unwrap();
+/// let rt = greenhub::Runtime::new(1).unwrap();
+/// let hub = rt.hub(0).clone();
+/// let r = std::thread::spawn(move || hub.spawn(greenhub::Runtime::current_hub).get()).join().unwrap();
+/// assert_eq!(r, Ok(Some(0))); // it ran as a greenlet on the runtime's hub 0
 /// ```
 #[derive(Clone)]
 pub struct HubHandle {
@@ -56,22 +47,25 @@ impl HubHandle {
         })
     }
 
-    /// Runs `f` as a new greenlet on the handle's hub. Never waits. If that thread has
-    /// exited, `f` is dropped without running.
+    /// Runs `f` as a new greenlet on the handle's hub; the returned handle joins, gets
+    /// or kills it from any thread. Never waits. If that thread has exited (or exits
+    /// before `f` ran), `f` is dropped without running and the handle reports a
+    /// `Panicked("greenlet abandoned ...")` error.
     ///
     /// ```
     /// let h = greenhub::HubHandle::current().unwrap();
-    /// let (tx, rx) = std::sync::mpsc::channel();
-    /// h.spawn(move || tx.send(42).unwrap()); // from this very thread, too
-    /// greenhub::sleep(std::time::Duration::from_millis(1)); // let the hub run it
-    /// assert_eq!(rx.try_recv(), Ok(42));
+    /// let g = h.spawn(|| 6 * 7); // from this very thread, too
+    /// assert_eq!(g.get(), Ok(42)); // parks this thread's greenlet zero: the hub runs it
     /// ```
-    pub fn spawn<F>(&self, f: F)
+    pub fn spawn<F, T>(&self, f: F) -> RemoteGreenlet<T>
     where
-        F: FnOnce() + Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
     {
-        self.queue.push(Box::new(move || {
-            drop(crate::spawn(f));
-        }));
+        crate::remote_greenlet::spawn(&self.queue, None, f)
+    }
+
+    pub(crate) fn queue(&self) -> &Arc<RemoteQueue> {
+        &self.queue
     }
 }

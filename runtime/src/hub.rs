@@ -376,10 +376,21 @@ impl Hub {
     /// A cancellation already pending is thrown before parking; inside `ffi::no_unwind`
     /// (where nothing is thrown) a pending one makes the park return at once, so every
     /// wait of a cancelled greenlet inside a hook fails fast.
+    ///
+    /// A park that does not happen (thrown or returning at once) advances the epoch as a
+    /// wake-up would: the tokens registered for it (a remote waker already fired, say)
+    /// must never end a later wait of the same greenlet.
     pub(crate) fn park(&self, wait: Wait) {
         let cur = self.current();
-        if !self.throw_pending(&cur) {
-            return;
+        if !cur.cancel.get().is_none() {
+            if let Some(signal) = unwind::deliverable(self, &cur) {
+                cur.epoch.set(cur.epoch.get().wrapping_add(1));
+                unwind::throw(self, &cur, signal);
+            }
+            if cur.nothrow.get() > 0 {
+                cur.epoch.set(cur.epoch.get().wrapping_add(1));
+                return;
+            }
         }
         cur.state.set(State::Parked);
         cur.wait.set(wait);
@@ -681,6 +692,24 @@ impl Hub {
         }
     }
 
+    /// Kills the live greenlet in `slot` if it is still greenlet `id` (for kills sent
+    /// from other threads).
+    pub(crate) fn kill_slot(&self, slot: u32, id: u64) {
+        let task = self.live.borrow().tasks.get(slot as usize).and_then(|t| t.clone()).filter(|t| t.id == id);
+        if let Some(task) = task {
+            self.kill(&task);
+        }
+    }
+
+    /// Kills every live greenlet but the caller (runtime shutdown).
+    pub(crate) fn kill_all(&self) {
+        let me = self.current().id;
+        let tasks: Vec<Rc<Task>> = self.live.borrow().tasks.iter().flatten().filter(|t| t.id != me).cloned().collect();
+        for t in &tasks {
+            self.kill(t);
+        }
+    }
+
     // ----- run() and remote -----------------------------------------------------------
 
     /// Waits until no greenlet but the caller is left.
@@ -790,6 +819,10 @@ impl Drop for Hub {
     /// stack), the running greenlet is left alone entirely: its task is leaked, so
     /// nothing frees the stack the thread is still running on.
     fn drop(&mut self) {
+        // Nothing runs other threads' jobs any more: they are dropped, now and on push.
+        if let Some(r) = self.reactor.get() {
+            r.remote().close();
+        }
         let tasks: Vec<Rc<Task>> = self.live.get_mut().tasks.drain(..).flatten().collect();
         for t in &tasks {
             if t.coro.is_running() {

@@ -30,6 +30,7 @@ compile_error!(
 );
 
 mod builder;
+pub mod channel;
 mod coro;
 mod error;
 pub mod ffi;
@@ -48,6 +49,8 @@ pub mod queue;
 pub mod raw;
 mod reactor;
 mod remote;
+mod remote_greenlet;
+mod runtime;
 mod sleep;
 mod stack;
 pub mod sync;
@@ -57,6 +60,7 @@ mod timeout;
 mod timer;
 mod unwind;
 mod wait;
+mod xthread;
 
 pub use builder::{spawn, spawn_later, Builder};
 pub use error::{GreenletError, TimedOut};
@@ -67,6 +71,8 @@ pub use link::LinkId;
 pub use local::GreenletLocal;
 pub use monitor::{max_blocking, set_max_blocking};
 pub use reactor::{deregister, retry_fd, wait_any, wait_fd, wait_readable, wait_writable, Interest, Registration};
+pub use remote_greenlet::RemoteGreenlet;
+pub use runtime::{Runtime, RuntimeBuilder};
 pub use sleep::{sleep, yield_now};
 pub use stack::{guard_method as stack_guard_method, stack_slabs, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use timeout::with_timeout;

@@ -3,8 +3,13 @@
 //! Other threads push `Send` closures onto a lock-free `SegQueue`; the hub runs them on
 //! its own thread once per loop iteration. If the hub is asleep in `epoll_wait` it is
 //! woken through a `mio::Waker` (an eventfd). The waker is only written when the hub
-//! says it is sleeping (both sides use `SeqCst`, so a push is never missed), so a busy
-//! hub receives completions without any syscall on either side.
+//! may be sleeping (the [`Doorbell`] handshake), so a busy hub receives completions
+//! without any syscall on either side.
+//!
+//! When the hub's thread ends, the queue is closed: jobs pushed later, and jobs still
+//! queued, are dropped (on the pushing thread) instead of waiting forever; the things
+//! they carry say so in their `Drop` (a remote greenlet that never ran reports that it
+//! was abandoned).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +18,7 @@ use std::sync::Arc;
 use crossbeam_queue::SegQueue;
 
 use crate::hub;
+use crate::xthread::doorbell::Doorbell;
 
 /// A closure to run on the hub thread.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
@@ -21,18 +27,24 @@ pub(crate) type Job = Box<dyn FnOnce() + Send>;
 pub(crate) struct RemoteQueue {
     queue: SegQueue<Job>,
     waker: mio::Waker,
-    sleeping: AtomicBool,
+    doorbell: Doorbell,
+    closed: AtomicBool,
 }
 
 impl RemoteQueue {
     pub(crate) fn new(waker: mio::Waker) -> RemoteQueue {
-        RemoteQueue { queue: SegQueue::new(), waker, sleeping: AtomicBool::new(false) }
+        RemoteQueue { queue: SegQueue::new(), waker, doorbell: Doorbell::new(), closed: AtomicBool::new(false) }
     }
 
-    /// Hands `job` to the hub thread (callable from any thread).
+    /// Hands `job` to the hub thread (callable from any thread). If the hub's thread has
+    /// ended, `job` is dropped here.
     pub(crate) fn push(&self, job: Job) {
         self.queue.push(job);
-        if self.sleeping.load(Ordering::SeqCst) {
+        if self.closed.load(Ordering::SeqCst) {
+            self.drain_closed();
+            return;
+        }
+        if self.doorbell.must_ring() {
             // A failed wake (eventfd full) still leaves an event pending.
             let _ = self.waker.wake();
         }
@@ -46,9 +58,34 @@ impl RemoteQueue {
         self.queue.is_empty()
     }
 
+    /// The hub is about to sleep in its poller (it re-checks [`RemoteQueue::is_empty`]
+    /// next) or has woken up.
     pub(crate) fn set_sleeping(&self, sleeping: bool) {
-        self.sleeping.store(sleeping, Ordering::SeqCst);
+        if sleeping {
+            self.doorbell.going_to_sleep();
+        } else {
+            self.doorbell.awake();
+        }
     }
+
+    /// The hub's thread is ending: nothing will run these jobs any more.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.drain_closed();
+    }
+
+    /// Drops every queued job. (A push that raced with `close` sees `closed` after its
+    /// own push — both are `SeqCst` — and drains too, so no job stays queued.)
+    fn drain_closed(&self) {
+        while let Some(job) = self.queue.pop() {
+            drop(job);
+        }
+    }
+}
+
+/// Whether `queue` is the calling thread's own hub's queue.
+pub(crate) fn is_local(queue: &Arc<RemoteQueue>) -> bool {
+    hub::try_with(|h| h.reactor_if_any().is_some_and(|r| Arc::ptr_eq(r.remote(), queue))).unwrap_or(false)
 }
 
 /// A `Send` reference to one wait of one greenlet of some hub.
@@ -83,6 +120,23 @@ impl RemoteWaker {
     /// it as outstanding work).
     pub(crate) fn disarm(mut self) {
         self.queue = None;
+    }
+}
+
+impl RemoteWaker {
+    /// Wakes the greenlet now: directly when called on its own hub's thread, else
+    /// through the remote queue.
+    pub(crate) fn wake(mut self) {
+        if let Some(queue) = self.queue.take() {
+            let target = self.target;
+            if is_local(&queue) {
+                hub::with(|h| h.remote_wake(target));
+            } else {
+                queue.push(Box::new(move || {
+                    hub::with(|h| h.remote_wake(target));
+                }));
+            }
+        }
     }
 }
 

@@ -73,3 +73,9 @@ impl Drop for Scope {
         self.task.cancel.set(self.task.cancel.get().without(Signal::Timeout(self.id)));
     }
 }
+
+/// `now + timeout`, saturating (a huge timeout means "practically never").
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(timeout).unwrap_or_else(|| now + std::time::Duration::from_secs(u32::MAX.into()))
+}

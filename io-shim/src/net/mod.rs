@@ -5,7 +5,7 @@
 
 mod addr;
 mod dns;
-mod tcp;
+pub(crate) mod tcp;
 mod udp;
 
 pub use addr::ToSocketAddrs;

@@ -14,7 +14,7 @@ use crate::evented::{impl_fd, impl_stream_io, Evented};
 use crate::fd::{accept_nonblocking, inet};
 
 /// Backlog of listening sockets.
-const BACKLOG: i32 = 1024;
+pub(crate) const BACKLOG: i32 = 1024;
 
 /// A TCP connection whose blocking calls park the greenlet instead of the thread.
 ///

@@ -3,7 +3,9 @@
 //! (gevent.server.DatagramServer); both stop through a [`ServerHandle`].
 
 mod datagram;
+mod workers;
 pub use datagram::DatagramServer;
+pub use workers::{WorkerServer, WorkersHandle};
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -47,9 +49,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// server.stop(std::time::Duration::from_secs(1));
 /// ```
 pub struct StreamServer<H> {
-    listener: TcpListener,
-    handler: H,
-    max_connections: Option<usize>,
+    pub(crate) listener: TcpListener,
+    pub(crate) handler: H,
+    pub(crate) max_connections: Option<usize>,
 }
 
 impl<H> fmt::Debug for StreamServer<H> {
@@ -178,7 +180,7 @@ where
     }
 }
 
-fn accept_loop<H>(listener: &TcpListener, pool: &Pool, handler: &H) -> io::Result<()>
+pub(crate) fn accept_loop<H>(listener: &TcpListener, pool: &Pool, handler: &H) -> io::Result<()>
 where
     H: Fn(TcpStream, SocketAddr) + Clone + 'static,
 {
@@ -301,13 +303,24 @@ impl ServerHandle {
     /// assert!(TcpStream::connect(addr).is_err()); // the listener is closed
     /// ```
     pub fn stop(&self, grace: Duration) {
+        let _ = self.stop_result(grace);
+    }
+
+    /// Like [`ServerHandle::stop`]; the accept loop's fatal error if it had ended with one.
+    pub(crate) fn stop_result(&self, grace: Duration) -> io::Result<()> {
         if self.stopped.replace(true) {
-            return;
+            return Ok(());
         }
         let acceptor = self.acceptor.borrow_mut().take();
+        let mut result = Ok(());
         if let Some(a) = acceptor {
+            let ended = a.ready();
             a.kill();
-            a.join();
+            if let Ok(Err(e)) = a.get() {
+                if ended {
+                    result = Err(e);
+                }
+            }
         }
         drop(self.listener.borrow_mut().take());
         let pool = self.conns.pool();
@@ -315,5 +328,6 @@ impl ServerHandle {
             pool.kill();
             pool.join();
         }
+        result
     }
 }

@@ -9,6 +9,7 @@ mod event;
 mod mutex;
 mod rlock;
 mod semaphore;
+pub mod shared;
 
 pub use async_result::AsyncResult;
 pub use event::Event;

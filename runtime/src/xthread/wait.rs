@@ -1,0 +1,56 @@
+//! The common wait of `sync::shared` and remote greenlets: register in a list under the
+//! object's lock, wait, and settle — with kill and timeout safety.
+
+use std::time::Instant;
+
+use super::list::WaitList;
+use super::loom::{lock, Arc, Mutex, MutexGuard};
+use super::waiter::Waiter;
+
+/// Registers the caller in `list(&mut st)` (the caller checked under this lock that it
+/// must wait), releases the lock, waits until claimed or `deadline`, and settles:
+/// `Some(how)` if it was claimed (`how` is `0` when something was handed over, else
+/// [`WOKEN`](super::waiter::WOKEN)), `None` if it gave up. If the wait unwinds (a kill
+/// or timeout) after something was handed over, `pass_on` runs, so it is not lost.
+pub(crate) fn wait_in_list<S>(
+    mutex: &Mutex<S>,
+    mut st: MutexGuard<'_, S>,
+    list: fn(&mut S) -> &mut WaitList,
+    what: &'static str,
+    deadline: Option<Instant>,
+    pass_on: impl FnOnce(),
+) -> Option<usize> {
+    struct Guard<'a, S, F: FnOnce()> {
+        mutex: &'a Mutex<S>,
+        list: fn(&mut S) -> &mut WaitList,
+        waiter: Arc<Waiter>,
+        key: u64,
+        pass_on: Option<F>,
+    }
+    impl<S, F: FnOnce()> Guard<'_, S, F> {
+        fn settle(&mut self) -> Option<usize> {
+            let how = self.waiter.withdraw();
+            if how.is_none() {
+                (self.list)(&mut lock(self.mutex)).remove(self.key);
+            }
+            how
+        }
+    }
+    impl<S, F: FnOnce()> Drop for Guard<'_, S, F> {
+        fn drop(&mut self) {
+            if let Some(pass_on) = self.pass_on.take() {
+                // Unwinding from the wait.
+                if self.settle() == Some(0) {
+                    pass_on();
+                }
+            }
+        }
+    }
+    let waiter = Waiter::new();
+    let key = list(&mut st).push(waiter.clone(), 0, ());
+    drop(st);
+    let mut guard = Guard { mutex, list, waiter, key, pass_on: Some(pass_on) };
+    guard.waiter.wait(what, deadline);
+    guard.pass_on = None;
+    guard.settle()
+}
