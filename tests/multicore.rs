@@ -9,6 +9,8 @@ use greenhub::channel::{self, RecvError, RecvTimeoutError, Select, SendTimeoutEr
 use greenhub::sync::shared::{Event, Semaphore};
 use greenhub::{spawn, with_timeout, yield_now, GreenletError, Runtime, TimedOut};
 
+mod common;
+
 const LONG: Duration = Duration::from_secs(60);
 
 /// Counts drops (kill and shutdown must run destructors).
@@ -349,17 +351,21 @@ fn drop_of_the_runtime_stops_it() {
 fn shared_event_and_semaphore_across_hubs() {
     let rt = Runtime::new(2).unwrap();
     let ev = Arc::new(Event::new());
+    let started = Arc::new(Semaphore::new(0));
     let waiters: Vec<_> = (0..4)
         .map(|_| {
-            let ev = ev.clone();
+            let (ev, started) = (ev.clone(), started.clone());
             rt.spawn(move || {
                 let timed_out = !ev.wait_timeout(Duration::from_millis(1));
+                started.release().unwrap();
                 ev.wait();
                 timed_out
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(10));
+    for _ in 0..4 {
+        started.acquire_forget(); // this plain thread blocks until all four timed out
+    }
     ev.set();
     for w in waiters {
         assert_eq!(w.get(), Ok(true));
@@ -453,4 +459,38 @@ fn plain_threads_block_on_channels() {
     std::thread::sleep(Duration::from_millis(5));
     tx.send(3).unwrap();
     assert_eq!(t.join().unwrap(), Ok(3));
+}
+
+fn count(dir: &str) -> usize {
+    std::fs::read_dir(dir).unwrap().count()
+}
+
+#[test]
+fn runtimes_leak_no_fds_or_threads() {
+    if !common::is_child() {
+        // Alone in a process: the other tests' threads and fds would blur the counts.
+        common::child("runtimes_leak_no_fds_or_threads", Duration::from_secs(60)).assert_ok();
+        return;
+    }
+    // Warm up what stays for the process's life (the threadpool, the blocking monitor).
+    Runtime::new(2).unwrap().run(|_| ());
+    let (fds, threads) = (count("/proc/self/fd"), count("/proc/self/task"));
+    for _ in 0..20 {
+        let rt = Runtime::new(2).unwrap();
+        let (tx, rx) = channel::unbounded::<u32>();
+        let parked = rt.spawn_on(1, move || rx.recv());
+        assert_eq!(rt.run(|i| i), [0, 1]);
+        rt.shutdown(Duration::from_millis(1));
+        assert_eq!(parked.get(), Err(GreenletError::Killed));
+        drop(tx);
+    }
+    let links = || {
+        let mut v: Vec<_> = std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .map(|e| std::fs::read_link(e.unwrap().path()).map(|p| p.display().to_string()).unwrap_or_default())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!((count("/proc/self/fd"), count("/proc/self/task")), (fds, threads), "{:?}", links());
 }

@@ -23,7 +23,7 @@
 //!   last [`Registration`] drops before its owner closes the fd (`Evented`'s field
 //!   order), and `deregister` is called before the close.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
@@ -41,6 +41,8 @@ use crate::park::Token;
 use crate::remote::RemoteQueue;
 use crate::task::{Task, Wait, Wake};
 
+/// How long a hub in a stream of cross-thread hand-offs spins before it sleeps.
+const SPIN_FOR: Duration = Duration::from_micros(20);
 /// mio token of the remote queue's waker.
 const WAKER: mio::Token = mio::Token(usize::MAX);
 
@@ -127,6 +129,10 @@ pub(crate) struct Reactor {
     remote: Arc<RemoteQueue>,
     table: RefCell<FdTable>,
     scratch: RefCell<Vec<Token>>,
+    /// The last sleep ended with a job from another thread: hand-offs are flowing, so
+    /// the next sleep spins briefly first (as crossbeam's and tokio's waits do). A hub
+    /// woken by its sockets never spins.
+    remote_streak: Cell<bool>,
 }
 
 impl Reactor {
@@ -141,7 +147,25 @@ impl Reactor {
             remote: Arc::new(RemoteQueue::new(waker)),
             table: RefCell::new(FdTable::default()),
             scratch: RefCell::new(Vec::new()),
+            remote_streak: Cell::new(false),
         })
+    }
+
+    /// Spins (without announcing sleep, so producers skip the eventfd write) for up to
+    /// [`SPIN_FOR`] until the remote queue has a job; whether it got one.
+    fn spin_for_remote(&self) -> bool {
+        let start = Instant::now();
+        loop {
+            for _ in 0..64 {
+                if !self.remote.is_empty() {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= SPIN_FOR {
+                return false;
+            }
+        }
     }
 
     pub(crate) fn remote(&self) -> &Arc<RemoteQueue> {
@@ -352,7 +376,12 @@ impl Reactor {
     /// Polls the OS and wakes the waiters of the fds that became ready.
     pub(crate) fn poll(&self, hub: &Hub, timeout: Option<Duration>) {
         let mut timeout = timeout;
-        let blocking = timeout != Some(Duration::ZERO);
+        let mut blocking = timeout != Some(Duration::ZERO);
+        if blocking && self.remote_streak.get() && timeout.is_none_or(|t| t > SPIN_FOR) && self.spin_for_remote() {
+            // A cross-thread hand-off came while spinning: no sleep, no eventfd write.
+            timeout = Some(Duration::ZERO);
+            blocking = false;
+        }
         if blocking {
             self.remote.set_sleeping(true);
             if !self.remote.is_empty() {
@@ -369,6 +398,9 @@ impl Reactor {
                 panic!("greenhub: epoll_wait failed: {e}");
             }
             return;
+        }
+        if blocking {
+            self.remote_streak.set(events.iter().any(|ev| ev.token() == WAKER) || !self.remote.is_empty());
         }
         let mut wake = self.scratch.borrow_mut();
         {

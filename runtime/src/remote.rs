@@ -83,9 +83,10 @@ impl RemoteQueue {
     }
 }
 
-/// Whether `queue` is the calling thread's own hub's queue.
+/// Whether `queue` is the calling thread's own hub's queue (never creates a hub: a
+/// plain thread that wakes a greenlet stays a plain thread).
 pub(crate) fn is_local(queue: &Arc<RemoteQueue>) -> bool {
-    hub::try_with(|h| h.reactor_if_any().is_some_and(|r| Arc::ptr_eq(r.remote(), queue))).unwrap_or(false)
+    hub::if_exists(|h| h.reactor_if_any().is_some_and(|r| Arc::ptr_eq(r.remote(), queue))).unwrap_or(false)
 }
 
 /// A `Send` reference to one wait of one greenlet of some hub.
