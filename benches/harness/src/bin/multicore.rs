@@ -260,6 +260,9 @@ fn tokio_throughput(n: u32) -> Duration {
     })
 }
 
+/// A named measurement: what runs, and the function timing `n` operations.
+type Case = (&'static str, fn(u32) -> Duration);
+
 fn main() {
     let a = <Args as clap::Parser>::parse();
     let r = a.repeat.max(1);
@@ -281,13 +284,13 @@ fn main() {
     println!("| 2 | {:.2e} | {:.2}x |", two, two / one);
     println!("| (plain threads, arithmetic: the machine's ceiling) | | {:.2}x |\n", machine);
 
-    let lat: [(&str, fn(u32) -> Duration); 4] = [
+    let lat: [Case; 4] = [
         ("greenhub channel, hub 0 <-> hub 1", greenhub_latency),
         ("crossbeam-channel, thread <-> thread", crossbeam_latency),
         ("std mpsc sync_channel, thread <-> thread", std_latency),
         ("tokio mpsc, tokio-mt (2 workers) tasks", tokio_latency),
     ];
-    let thr: [(&str, fn(u32) -> Duration); 4] = [
+    let thr: [Case; 4] = [
         ("greenhub channel, hub 0 -> hub 1", greenhub_throughput),
         ("crossbeam-channel, thread -> thread", crossbeam_throughput),
         ("std mpsc sync_channel, thread -> thread", std_throughput),
