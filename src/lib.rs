@@ -41,10 +41,13 @@
 //! | [`io`] | lower-level extension points: `Registration`, `Interest`, `wait_fd`, `wait_any`, `retry_fd`, `deregister`, `HubHandle` |
 //! | [`diag`] | diagnostics: `stats`, `dump`, the blocking detector's settings, stack figures |
 //! | [`ffi`] | waiting from code that must not unwind (`extern "C"` hooks) |
+//! | [`block_on`], `tokio` | async interop: run futures from greenlets (feature `tokio` for tokio-based crates); `RemoteGreenlet` is a `Future` (docs/async-interop.md) |
 //!
 //! # Features
 //!
 //! - `monkey` (off by default): libc interposition, see [`monkey`] and docs/monkey.md.
+//! - `tokio` (off by default): `greenhub::tokio::block_on` runs futures that need a tokio
+//!   runtime (reqwest, hyper, tonic, sqlx) from greenlets; docs/async-interop.md.
 //!
 //! # Platforms
 //!
@@ -69,8 +72,8 @@
 // ---- the gevent-shaped API ----------------------------------------------------------
 
 pub use greenhub_runtime::{
-    current_name, dump, greenlet_local, iwait, joinall, joinall_timeout, killall, run, run_timeout, sleep, spawn,
-    spawn_later, wait, wait_readable, wait_writable, with_timeout, yield_now, Builder, Greenlet, GreenletError,
+    block_on, current_name, dump, greenlet_local, iwait, joinall, joinall_timeout, killall, run, run_timeout, sleep,
+    spawn, spawn_later, wait, wait_readable, wait_writable, with_timeout, yield_now, Builder, Greenlet, GreenletError,
     GreenletId, GreenletLocal, Iwait, Join, LinkId, TimedOut, Waitable,
 };
 
@@ -79,6 +82,9 @@ pub use greenhub_runtime::{
 pub use greenhub_runtime::{channel, RemoteGreenlet, Runtime, RuntimeBuilder};
 
 pub use greenhub_runtime::{ffi, pool, queue, raw, sync, threadpool};
+
+#[cfg(feature = "tokio")]
+pub use greenhub_runtime::tokio;
 
 #[cfg(feature = "monkey")]
 pub use greenhub_io::monkey;

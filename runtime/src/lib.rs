@@ -29,6 +29,7 @@ compile_error!(
      maps their stacks with Linux mmap/madvise flags and reports overflows from a SIGSEGV handler"
 );
 
+mod block_on;
 mod builder;
 pub mod channel;
 mod coro;
@@ -58,10 +59,13 @@ mod task;
 pub mod threadpool;
 mod timeout;
 mod timer;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod unwind;
 mod wait;
 mod xthread;
 
+pub use block_on::block_on;
 pub use builder::{spawn, spawn_later, Builder};
 pub use error::{GreenletError, TimedOut};
 pub use greenlet::{Greenlet, GreenletId};

@@ -140,7 +140,7 @@ where
             }
         } // else: `body` was dropped unrun, and `NeverRan` reported it
     }));
-    RemoteGreenlet { completion }
+    RemoteGreenlet { completion, polled: None }
 }
 
 /// The body of a remote greenlet: runs `f`, reports its outcome exactly as a local
@@ -193,6 +193,8 @@ where
 /// ```
 pub struct RemoteGreenlet<T> {
     completion: Arc<Completion<T>>,
+    /// The registration of the last `poll` that returned `Pending` (key, waiter).
+    polled: Option<(u64, crate::xthread::loom::Arc<crate::xthread::waiter::Waiter>)>,
 }
 
 impl<T> fmt::Debug for RemoteGreenlet<T> {
@@ -310,5 +312,61 @@ pub(crate) fn model_pair<T: Send + 'static>() -> (RemoteGreenlet<T>, impl FnOnce
         hub: Arc::new(RemoteQueue::new(waker)),
     });
     let c = completion.clone();
-    (RemoteGreenlet { completion }, move |v| c.report(Ok(v)))
+    (RemoteGreenlet { completion, polled: None }, move |v| c.report(Ok(v)))
+}
+
+impl<T> RemoteGreenlet<T> {
+    /// Withdraws the registration of an earlier `Pending` poll.
+    fn unpoll(&mut self) {
+        if let Some((key, waiter)) = self.polled.take() {
+            if waiter.withdraw().is_none() {
+                lock(&self.completion.state).joiners.remove(key);
+            }
+        }
+    }
+}
+
+impl<T> Drop for RemoteGreenlet<T> {
+    fn drop(&mut self) {
+        self.unpoll();
+    }
+}
+
+/// Awaiting a remote greenlet from async code (a tokio task, an axum handler): ready
+/// with its outcome when it has finished; the task's waker is woken from the greenlet's
+/// hub. Like [`RemoteGreenlet::get`], it takes the outcome: poll it to completion once.
+///
+/// ```
+/// let rt = greenhub::Runtime::new(1).unwrap();
+/// let g = rt.spawn(|| { greenhub::sleep(std::time::Duration::from_millis(1)); 7 });
+/// // Any executor; here greenhub's own.
+/// assert_eq!(greenhub::block_on(async move { g.await }), Ok(7));
+/// ```
+impl<T: Send> std::future::Future for RemoteGreenlet<T> {
+    type Output = Result<T, GreenletError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = &mut *self;
+        // Each poll registers afresh (the task's waker may have changed).
+        this.unpoll();
+        let mut st = lock(&this.completion.state);
+        if let Some(outcome) = Self::take_if_done(&mut st) {
+            return std::task::Poll::Ready(outcome);
+        }
+        let waiter = crate::xthread::waiter::Waiter::for_task(cx.waker().clone());
+        let key = st.joiners.push(waiter.clone(), 0, ());
+        drop(st);
+        this.polled = Some((key, waiter));
+        std::task::Poll::Pending
+    }
+}
+
+impl<T: Send> RemoteGreenlet<T> {
+    fn take_if_done(st: &mut State<T>) -> Option<Result<T, GreenletError>> {
+        if st.done {
+            Some(st.outcome.take().expect("a remote greenlet's outcome is taken once (polled after Ready?)"))
+        } else {
+            None
+        }
+    }
 }

@@ -35,6 +35,8 @@ enum Unparker {
     Hub(RemoteWaker),
     /// A thread without a hub, blocked in `thread::park`.
     Thread(thread::Thread),
+    /// An async task (a `RemoteGreenlet` awaited as a future).
+    Task(std::task::Waker),
 }
 
 /// One wait (see the module docs).
@@ -63,6 +65,15 @@ impl Waiter {
         };
         let on_hub = matches!(unparker, Unparker::Hub(_));
         Arc::new(Waiter { state: AtomicUsize::new(WAITING), unparker: Mutex::new(Some(unparker)), on_hub })
+    }
+
+    /// A waiter that wakes an async task: its wait is the task's `Pending`.
+    pub(crate) fn for_task(waker: std::task::Waker) -> Arc<Waiter> {
+        Arc::new(Waiter {
+            state: AtomicUsize::new(WAITING),
+            unparker: Mutex::new(Some(Unparker::Task(waker))),
+            on_hub: false,
+        })
     }
 
     #[cfg(not(loom))]
@@ -125,6 +136,7 @@ impl Waiter {
         match unparker {
             Some(Unparker::Hub(w)) => w.wake(),
             Some(Unparker::Thread(t)) => t.unpark(),
+            Some(Unparker::Task(w)) => w.wake(),
             None => debug_assert!(false, "a waiter is woken once"),
         }
     }
