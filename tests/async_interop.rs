@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use futures_core::Stream;
 use greenhub::{block_on, spawn, with_timeout, yield_now, GreenletError, Runtime, TimedOut};
 
 /// A future completed by hand: `fire()` from anywhere makes it ready. Counts its polls
@@ -187,4 +188,36 @@ fn a_remote_greenlet_is_a_future() {
     let slow = rt.spawn(|| greenhub::sleep(Duration::from_millis(20)));
     let r = with_timeout(Duration::from_millis(1), move || block_on(slow));
     assert_eq!(r, Err(TimedOut));
+}
+
+#[test]
+fn runtime_agnostic_futures_channels() {
+    // futures' oneshot and mpsc, completed from a plain thread.
+    let (tx, rx) = futures_channel::oneshot::channel::<u32>();
+    let g = spawn(move || block_on(rx));
+    yield_now();
+    std::thread::spawn(move || tx.send(5).unwrap()).join().unwrap();
+    assert_eq!(g.get(), Ok(Ok(5)));
+
+    let (mut tx, mut rx) = futures_channel::mpsc::channel::<u32>(1);
+    let consumer = spawn(move || {
+        let mut got = Vec::new();
+        while let Some(v) = block_on(std::future::poll_fn(|cx| Pin::new(&mut rx).poll_next(cx))) {
+            got.push(v);
+        }
+        got
+    });
+    let t = std::thread::spawn(move || {
+        for i in 0..20 {
+            loop {
+                match tx.try_send(i) {
+                    Ok(()) => break,
+                    Err(e) if e.is_full() => std::thread::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    });
+    assert_eq!(consumer.get(), Ok((0..20).collect::<Vec<_>>())); // the hub runs meanwhile
+    t.join().unwrap();
 }
