@@ -46,6 +46,9 @@
 //! # Features
 //!
 //! - `monkey` (off by default): libc interposition, see [`monkey`] and docs/monkey.md.
+//! - `tracing` (off by default): greenlet spawn/finish/kill events (id, name) and
+//!   greenhub's reports (a greenlet's panic, the blocking detector, LoopExit) as `tracing`
+//!   events; with a subscriber installed the reports go there instead of stderr.
 //! - `tokio` (off by default): `greenhub::tokio::block_on` runs futures that need a tokio
 //!   runtime (reqwest, hyper, tonic, sqlx) from greenlets; docs/async-interop.md.
 //!

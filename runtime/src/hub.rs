@@ -312,6 +312,7 @@ impl Hub {
         if let Some(n) = &name {
             self.heartbeat.named(id, n);
         }
+        crate::log::spawned(id, name.as_deref());
         let task = self.reuse_task(id, name, stack.size());
         let coro = Coro::new(stack, move |y| {
             with(|h| h.current.borrow().yielder.set(y));
@@ -540,6 +541,15 @@ impl Hub {
 
     /// Records a greenlet's outcome and wakes its joiners.
     fn finish(&self, task: &Rc<Task>, outcome: Outcome) {
+        crate::log::finished(
+            task.id,
+            task.name.as_deref(),
+            match &outcome {
+                Ok(_) => "ok",
+                Err(crate::GreenletError::Killed) => "killed",
+                Err(_) => "panicked",
+            },
+        );
         if task.name.is_some() {
             self.heartbeat.finished(task.id);
         }
@@ -642,12 +652,14 @@ impl Hub {
         let parked = live.tasks.iter().flatten().filter(|t| t.state.get() == State::Parked).count();
         drop(live);
         let waits = root.wait.get().describe(Instant::now());
-        panic!(
+        let message = format!(
             "greenhub LoopExit: this operation would block forever: the thread waits on {waits}, \
              and nothing can wake it ({alive} greenlets alive, {parked} parked; no timers, \
              no I/O waits, no threadpool jobs)\n{}",
             self.dump()
         );
+        crate::log::loop_exit(&message);
+        panic!("{message}");
     }
 
     // ----- cancellation ---------------------------------------------------------------
@@ -671,6 +683,9 @@ impl Hub {
     /// Kills a greenlet: an unstarted one never runs; a waiting one unwinds from its
     /// wait when next resumed; the running one (self-kill) unwinds right away.
     pub(crate) fn kill(&self, task: &Rc<Task>) {
+        if task.state.get() != State::Done {
+            crate::log::killed(task.id, task.name.as_deref());
+        }
         match task.state.get() {
             State::Done => {}
             _ if !task.started.get() => {

@@ -41,6 +41,7 @@ mod hub;
 mod join;
 mod link;
 mod local;
+mod log;
 mod monitor;
 mod overflow;
 mod panic;

@@ -185,6 +185,10 @@ fn report(hb: &Heartbeat, stuck: Duration, limit: u64) {
             .unwrap_or_else(|| format!("greenlet-{id}"))
     };
     let who = if id == 0 { format!("greenlet zero '{name}'") } else { format!("greenlet '{name}' (#{id})") };
+    if crate::log::to_subscriber() {
+        crate::log::blocking(&who, stuck.as_millis(), limit, &hb.thread);
+        return;
+    }
     let _ = writeln!(
         crate::panic::Stderr,
         "greenhub: {who} has run for {} ms without switching (limit {limit} ms) on thread '{}'",

@@ -79,5 +79,10 @@ fn report(id: u64, name: &str, info: &PanicHookInfo<'_>) {
         std::backtrace::BacktraceStatus::Captured => format!("\nstack backtrace:\n{bt}"),
         _ => String::new(),
     };
+    if crate::log::to_subscriber() {
+        let at = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        crate::log::panicked(id, name, &msg, at.as_deref().unwrap_or(""), bt.trim_start());
+        return;
+    }
     let _ = writeln!(Stderr, "greenlet '{name}' (#{id}) panicked{}:\n{msg}{bt}", at.unwrap_or_default());
 }
