@@ -494,3 +494,22 @@ fn runtimes_leak_no_fds_or_threads() {
     };
     assert_eq!((count("/proc/self/fd"), count("/proc/self/task")), (fds, threads), "{:?}", links());
 }
+
+#[test]
+fn an_item_or_permit_handed_to_a_greenlet_of_an_exited_hub_is_passed_on() {
+    let (tx, rx) = channel::unbounded::<u32>();
+    let sem = Arc::new(Semaphore::new(0));
+    let (rx2, sem2) = (rx.clone(), sem.clone());
+    std::thread::spawn(move || {
+        // Parked on the channel and on the semaphore when the thread exits: abandoned.
+        let _a = spawn(move || rx2.recv());
+        let _b = spawn(move || drop(sem2.acquire()));
+        yield_now();
+    })
+    .join()
+    .unwrap();
+    tx.send(7).unwrap(); // served to the dead receiver first: taken back
+    assert_eq!(rx.try_recv(), Ok(7));
+    sem.release().unwrap(); // handed to the dead waiter first: passed on
+    assert_eq!(sem.available(), 1);
+}

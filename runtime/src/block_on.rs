@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
+use crate::xthread::loom::Arc as WaiterArc;
 use crate::xthread::waiter::{Waiter, WOKEN};
 
 /// What the future's `Waker` points at.
@@ -28,7 +29,7 @@ struct Slot {
     /// A wake-up came while no park was registered: the next park returns at once.
     notified: AtomicBool,
     /// The waiter of the park in progress.
-    parked: Mutex<Option<Arc<Waiter>>>,
+    parked: Mutex<Option<WaiterArc<Waiter>>>,
 }
 
 impl Wake for Slot {
@@ -51,7 +52,7 @@ impl Wake for Slot {
 /// unwinds from the park).
 struct Parked<'a> {
     slot: &'a Slot,
-    waiter: Arc<Waiter>,
+    waiter: WaiterArc<Waiter>,
 }
 
 impl Drop for Parked<'_> {

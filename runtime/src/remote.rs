@@ -37,17 +37,18 @@ impl RemoteQueue {
     }
 
     /// Hands `job` to the hub thread (callable from any thread). If the hub's thread has
-    /// ended, `job` is dropped here.
-    pub(crate) fn push(&self, job: Job) {
+    /// ended, `job` is dropped here and `false` returned.
+    pub(crate) fn push(&self, job: Job) -> bool {
         self.queue.push(job);
         if self.closed.load(Ordering::SeqCst) {
             self.drain_closed();
-            return;
+            return false;
         }
         if self.doorbell.must_ring() {
             // A failed wake (eventfd full) still leaves an event pending.
             let _ = self.waker.wake();
         }
+        true
     }
 
     pub(crate) fn pop(&self) -> Option<Job> {
@@ -126,17 +127,18 @@ impl RemoteWaker {
 
 impl RemoteWaker {
     /// Wakes the greenlet now: directly when called on its own hub's thread, else
-    /// through the remote queue.
-    pub(crate) fn wake(mut self) {
-        if let Some(queue) = self.queue.take() {
-            let target = self.target;
-            if is_local(&queue) {
+    /// through the remote queue. `false` if its hub's thread has ended (the greenlet
+    /// will never run again).
+    pub(crate) fn wake(mut self) -> bool {
+        let Some(queue) = self.queue.take() else { return true };
+        let target = self.target;
+        if is_local(&queue) {
+            hub::with(|h| h.remote_wake(target));
+            true
+        } else {
+            queue.push(Box::new(move || {
                 hub::with(|h| h.remote_wake(target));
-            } else {
-                queue.push(Box::new(move || {
-                    hub::with(|h| h.remote_wake(target));
-                }));
-            }
+            }))
         }
     }
 }

@@ -21,14 +21,15 @@ use crate::xthread::list::{Entry, WaitList};
 use crate::xthread::loom::{lock, Arc, Mutex, MutexGuard};
 use crate::xthread::waiter::{Waiter, WOKEN};
 
-/// Waiters to wake once the lock is released.
-pub(crate) type Wakes = Vec<Arc<Waiter>>;
-
-pub(crate) fn wake(wakes: Wakes) {
-    for w in wakes {
-        w.wake();
-    }
+/// A claimed waiter to wake once the lock is released; `served`: the key under which a
+/// receiver was handed an item.
+pub(crate) struct Woken {
+    waiter: Arc<Waiter>,
+    served: Option<u64>,
 }
+
+/// Waiters to wake once the lock is released.
+pub(crate) type Wakes = Vec<Woken>;
 
 pub(crate) struct State<T> {
     pub(crate) buf: VecDeque<T>,
@@ -57,7 +58,7 @@ impl<T> State<T> {
         match self.recv_waiters.claim_first(true) {
             Some(e) => {
                 self.served.push((e.key, v));
-                wakes.push(e.waiter);
+                wakes.push(Woken { waiter: e.waiter, served: Some(e.key) });
                 Ok(())
             }
             None => Err(v),
@@ -67,7 +68,7 @@ impl<T> State<T> {
     /// Takes the first waiting sender's item.
     fn take_sender(&mut self, wakes: &mut Wakes) -> Option<T> {
         let e = self.send_waiters.claim_first(true)?;
-        wakes.push(e.waiter);
+        wakes.push(Woken { waiter: e.waiter, served: None });
         Some(e.payload)
     }
 
@@ -121,10 +122,22 @@ impl<T> Chan<T> {
         lock(&self.state)
     }
 
+    /// Wakes the claimed waiters (the lock released). An item handed to a receiver whose
+    /// hub's thread has ended (it was abandoned, parked here) is taken back and passed on.
+    fn wake(&self, wakes: Wakes) {
+        for w in wakes {
+            if !w.waiter.wake() {
+                if let Some(v) = w.served.and_then(|key| self.take_served(key)) {
+                    self.pass_on(v);
+                }
+            }
+        }
+    }
+
     pub(crate) fn try_send(&self, v: T) -> Result<(), SendFail<T>> {
         let mut wakes = Wakes::new();
         let r = Self::try_send_locked(&mut self.lock(), v, &mut wakes);
-        wake(wakes);
+        self.wake(wakes);
         r
     }
 
@@ -148,7 +161,7 @@ impl<T> Chan<T> {
     pub(crate) fn try_recv(&self) -> Result<T, RecvFail> {
         let mut wakes = Wakes::new();
         let r = Self::try_recv_locked(&mut self.lock(), &mut wakes);
-        wake(wakes);
+        self.wake(wakes);
         r
     }
 
@@ -180,7 +193,7 @@ impl<T> Chan<T> {
             v = match Self::try_send_locked(&mut st, v, &mut wakes) {
                 Ok(()) => {
                     drop(st);
-                    wake(wakes);
+                    self.wake(wakes);
                     return Ok(());
                 }
                 Err(SendFail::Full(v)) if deadline.is_none_or(|d| Instant::now() < d) => v,
@@ -206,7 +219,7 @@ impl<T> Chan<T> {
             match Self::try_recv_locked(&mut st, &mut wakes) {
                 Ok(v) => {
                     drop(st);
-                    wake(wakes);
+                    self.wake(wakes);
                     return Ok(v);
                 }
                 Err(RecvFail::Empty) if deadline.is_none_or(|d| Instant::now() < d) => {}
@@ -240,7 +253,7 @@ impl<T> Chan<T> {
         st.pass_on(v, &mut wakes);
         st.check();
         drop(st);
-        wake(wakes);
+        self.wake(wakes);
     }
 
     pub(crate) fn add_sender(&self) {
@@ -355,7 +368,7 @@ impl<T> Chan<T> {
             r => Ok(r),
         };
         drop(st);
-        wake(wakes);
+        self.wake(wakes);
         r
     }
 }

@@ -130,14 +130,25 @@ impl Waiter {
     }
 
     /// Fires the unparker (by the claimant, after releasing the object's lock).
-    pub(crate) fn wake(&self) {
+    /// `false` if the waiter is a greenlet whose hub's thread has ended: it will never
+    /// take what it was handed, so the claimant must pass that on.
+    pub(crate) fn wake(&self) -> bool {
         debug_assert!(!self.is_waiting());
         let unparker = lock(&self.unparker).take();
         match unparker {
             Some(Unparker::Hub(w)) => w.wake(),
-            Some(Unparker::Thread(t)) => t.unpark(),
-            Some(Unparker::Task(w)) => w.wake(),
-            None => debug_assert!(false, "a waiter is woken once"),
+            Some(Unparker::Thread(t)) => {
+                t.unpark();
+                true
+            }
+            Some(Unparker::Task(w)) => {
+                w.wake();
+                true
+            }
+            None => {
+                debug_assert!(false, "a waiter is woken once");
+                true
+            }
         }
     }
 

@@ -130,7 +130,7 @@ impl Semaphore {
         if self.limit.is_some_and(|limit| st.permits >= limit) {
             return Err(SemaphoreFull);
         }
-        Self::give_locked(st);
+        self.give_locked(st);
         Ok(())
     }
 
@@ -145,16 +145,25 @@ impl Semaphore {
 
     /// Hands a permit to the first waiter, or back to the pool.
     fn give(&self) {
-        Self::give_locked(lock(&self.state));
+        self.give_locked(lock(&self.state));
     }
 
-    fn give_locked(mut st: crate::xthread::loom::MutexGuard<'_, State>) {
-        match st.waiters.claim_first(true) {
-            Some(e) => {
-                drop(st);
-                e.waiter.wake();
+    fn give_locked<'a>(&'a self, mut st: crate::xthread::loom::MutexGuard<'a, State>) {
+        loop {
+            match st.waiters.claim_first(true) {
+                Some(e) => {
+                    drop(st);
+                    if e.waiter.wake() {
+                        return;
+                    }
+                    // Its hub's thread has ended: the permit goes to the next waiter.
+                    st = lock(&self.state);
+                }
+                None => {
+                    st.permits += 1;
+                    return;
+                }
             }
-            None => st.permits += 1,
         }
     }
 
