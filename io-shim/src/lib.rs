@@ -36,11 +36,11 @@
 //! (`greenhub::net`, `greenhub::server`, ...); the examples here use those paths.
 
 mod evented;
-mod fd;
 #[cfg(feature = "monkey")]
 pub mod monkey;
 pub mod net;
 pub mod os;
 pub mod select;
 pub mod server;
+mod sys;
 pub mod thread;

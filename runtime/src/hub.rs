@@ -171,7 +171,7 @@ pub(crate) struct Hub {
 impl Hub {
     fn new() -> Hub {
         HAS_HUB.with(|h| h.set(true));
-        crate::overflow::install();
+        crate::sys::overflow::install();
         let root = Rc::new(Task::new(0, None, 0));
         Hub {
             current: RefCell::new(root.clone()),

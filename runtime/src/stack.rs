@@ -16,11 +16,12 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::ptr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use corosensei::stack::{Stack, StackPointer};
+
+use crate::sys;
 
 /// Default usable stack size of a greenlet: 256 KiB.
 ///
@@ -54,9 +55,6 @@ const HOT_STACKS: usize = 128 * 1024;
 /// Target bytes of one slab; a slab holds at least one stack.
 const SLAB_BYTES: usize = 32 * 1024 * 1024;
 
-/// `madvise` advice installing a guard region (Linux 6.13); not yet in the libc crate.
-const MADV_GUARD_INSTALL: libc::c_int = 102;
-
 const GUARD_UNKNOWN: u8 = 0;
 const GUARD_MADVISE: u8 = 1;
 const GUARD_MPROTECT: u8 = 2;
@@ -73,20 +71,7 @@ thread_local! {
     static POOL: RefCell<Pool> = const { RefCell::new(Pool { classes: Vec::new() }) };
 }
 
-/// The system page size.
-pub(crate) fn page_size() -> usize {
-    use std::sync::atomic::AtomicUsize;
-    static PAGE: AtomicUsize = AtomicUsize::new(0);
-    let p = PAGE.load(Ordering::Relaxed);
-    if p != 0 {
-        return p;
-    }
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    let p = if p > 0 { p as usize } else { 4096 };
-    PAGE.store(p, Ordering::Relaxed);
-    p
-}
+pub(crate) use crate::sys::mem::page_size;
 
 /// Largest usable stack size accepted: 1 TiB (only touched pages cost memory, but the
 /// address space of a slab must exist).
@@ -212,9 +197,7 @@ impl Drop for Pool {
 fn release(top: usize, size: usize) {
     // SAFETY: [top - size, top) is the usable part of a free stack of ours, mapped
     // read-write; nothing refers to its contents any more.
-    unsafe {
-        libc::madvise((top - size) as *mut libc::c_void, size, libc::MADV_DONTNEED);
-    }
+    unsafe { sys::mem::release(top - size, size) }
 }
 
 /// Fills this thread's pool for `size`, from orphans or a new slab; returns one stack.
@@ -243,38 +226,16 @@ fn carve_slab(size: usize) -> io::Result<Vec<usize>> {
     let stride = size + page;
     let count = (SLAB_BYTES / stride).max(1);
     let len = stride * count;
-    // SAFETY: an anonymous private mapping at an address of the kernel's choosing
-    // aliases nothing.
-    let base = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    if base == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    let base = base as usize;
+    let base = sys::mem::map_reserved(len)?;
     SLABS.fetch_add(1, Ordering::Relaxed);
-    crate::overflow::install();
-    crate::overflow::register_slab(base, len, stride);
-    // SAFETY: the range was just mapped by us. Failure only means huge pages stay
-    // possible, which costs memory but not correctness.
-    unsafe {
-        libc::madvise(base as *mut libc::c_void, len, libc::MADV_NOHUGEPAGE);
-    }
+    sys::overflow::install();
+    sys::overflow::register_slab(base, len, stride);
     let mut tops = Vec::with_capacity(count);
     for i in 0..count {
         let guard = base + i * stride;
         if let Err(e) = install_guard(guard, page) {
             // SAFETY: unmapping the slab we mapped above; nothing uses it yet.
-            unsafe {
-                libc::munmap(base as *mut libc::c_void, len);
-            }
+            unsafe { sys::mem::unmap(base, len) }
             return Err(e);
         }
         tops.push(guard + stride);
@@ -282,29 +243,23 @@ fn carve_slab(size: usize) -> io::Result<Vec<usize>> {
     Ok(tops)
 }
 
-/// Makes the page at `addr` fault on any access.
+/// Makes the page at `addr` fault on any access: `MADV_GUARD_INSTALL` where the kernel
+/// has it (found out once), else `mprotect`.
 fn install_guard(addr: usize, page: usize) -> io::Result<()> {
     let method = GUARD_METHOD.load(Ordering::Relaxed);
     if method != GUARD_MPROTECT {
         // SAFETY: `addr` is a page of a slab we mapped and have not handed out.
-        let r = unsafe { libc::madvise(addr as *mut libc::c_void, page, MADV_GUARD_INSTALL) };
-        if r == 0 {
-            GUARD_METHOD.store(GUARD_MADVISE, Ordering::Relaxed);
-            return Ok(());
+        match unsafe { sys::mem::guard_madvise(addr, page) } {
+            Ok(()) => {
+                GUARD_METHOD.store(GUARD_MADVISE, Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(e) if method == GUARD_MADVISE || e.raw_os_error() != Some(libc::EINVAL) => return Err(e),
+            Err(_) => GUARD_METHOD.store(GUARD_MPROTECT, Ordering::Relaxed),
         }
-        let err = io::Error::last_os_error();
-        if method == GUARD_MADVISE || err.raw_os_error() != Some(libc::EINVAL) {
-            return Err(err);
-        }
-        GUARD_METHOD.store(GUARD_MPROTECT, Ordering::Relaxed);
     }
     // SAFETY: as above; the page becomes inaccessible.
-    let r = unsafe { libc::mprotect(addr as *mut libc::c_void, page, libc::PROT_NONE) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    unsafe { sys::mem::guard_mprotect(addr, page) }
 }
 
 /// How guard pages are installed: `"madvise"`, `"mprotect"` or `"unknown"` (no slab yet).

@@ -11,7 +11,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::addr::{each_addr, ToSocketAddrs};
 use crate::evented::{impl_fd, impl_stream_io, Evented};
-use crate::fd::{accept_nonblocking, inet};
+use crate::sys::fd::{accept_nonblocking, inet};
 
 /// Backlog of listening sockets.
 pub(crate) const BACKLOG: i32 = 1024;

@@ -1,0 +1,3 @@
+//! Linux: fd helpers.
+
+pub(crate) mod fd;
