@@ -43,6 +43,13 @@ pub(crate) struct Completion<T> {
 }
 
 impl<T> Completion<T> {
+    /// A completion for a greenlet on the hub behind `hub`, not yet spawned there.
+    fn new(hub: Arc<RemoteQueue>) -> Arc<Completion<T>> {
+        let state =
+            State { outcome: None, done: false, target: None, kill_requested: false, joiners: WaitList::default() };
+        Arc::new(Completion { state: Mutex::new(state), hub })
+    }
+
     /// Records the outcome (the first report wins) and wakes every joiner.
     fn report(&self, outcome: Result<T, GreenletError>) {
         let mut st = lock(&self.state);
@@ -111,16 +118,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let completion = Arc::new(Completion {
-        state: Mutex::new(State {
-            outcome: None,
-            done: false,
-            target: None,
-            kill_requested: false,
-            joiners: WaitList::default(),
-        }),
-        hub: queue.clone(),
-    });
+    let completion = Completion::new(queue.clone());
     let never_ran = NeverRan(Some(completion.clone()));
     let c = completion.clone();
     queue.push(Box::new(move || {
@@ -301,16 +299,7 @@ impl<T: Send> RemoteGreenlet<T> {
 pub(crate) fn model_pair<T: Send + 'static>() -> (RemoteGreenlet<T>, impl FnOnce(T) + Send) {
     let poll = mio::Poll::new().expect("epoll");
     let waker = mio::Waker::new(poll.registry(), mio::Token(0)).expect("eventfd");
-    let completion = Arc::new(Completion {
-        state: Mutex::new(State {
-            outcome: None,
-            done: false,
-            target: None,
-            kill_requested: false,
-            joiners: WaitList::default(),
-        }),
-        hub: Arc::new(RemoteQueue::new(waker)),
-    });
+    let completion = Completion::new(Arc::new(RemoteQueue::new(waker)));
     let c = completion.clone();
     (RemoteGreenlet { completion, polled: None }, move |v| c.report(Ok(v)))
 }
