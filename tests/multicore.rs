@@ -513,3 +513,28 @@ fn an_item_or_permit_handed_to_a_greenlet_of_an_exited_hub_is_passed_on() {
     sem.release().unwrap(); // handed to the dead waiter first: passed on
     assert_eq!(sem.available(), 1);
 }
+
+#[test]
+fn a_timed_channel_wait_inside_no_unwind_ends_early_at_a_kill() {
+    // Inside a hook (ffi::no_unwind) a kill cannot be thrown: a timed channel wait ends
+    // early with its timeout error (as `sleep` does there), later timed waits too, and
+    // the pending kill decides the outcome.
+    let (_tx, rx) = channel::unbounded::<u32>();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let g = spawn(move || {
+        let _ = greenhub::ffi::no_unwind(|| {
+            let t = std::time::Instant::now();
+            let first = rx.recv_timeout(LONG); // parks; the kill ends it early
+            let second = rx.recv_timeout(LONG); // ends at once: the kill is pending
+            s.lock().unwrap().push((first, second, t.elapsed()));
+        });
+    });
+    yield_now();
+    g.kill();
+    assert_eq!(g.get(), Err(GreenletError::Killed));
+    let seen = seen.lock().unwrap();
+    let (first, second, took) = seen[0];
+    assert_eq!((first, second), (Err(RecvTimeoutError::Timeout), Err(RecvTimeoutError::Timeout)));
+    assert!(took < LONG / 2, "{took:?}: the waits did not end early");
+}

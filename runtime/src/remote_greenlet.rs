@@ -233,7 +233,7 @@ impl<T: Send> RemoteGreenlet<T> {
             if st.done {
                 return true;
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if crate::xthread::wait::expired(deadline) {
                 return false;
             }
             wait_in_list(&self.completion.state, st, |s| &mut s.joiners, "remote greenlet join", deadline, || {});

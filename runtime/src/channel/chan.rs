@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use crate::xthread::list::{Entry, WaitList};
 use crate::xthread::loom::{lock, Arc, Mutex, MutexGuard};
+use crate::xthread::wait::expired;
 use crate::xthread::waiter::{Waiter, WOKEN};
 
 /// A claimed waiter to wake once the lock is released; `served`: the key under which a
@@ -196,7 +197,7 @@ impl<T> Chan<T> {
                     self.wake(wakes);
                     return Ok(());
                 }
-                Err(SendFail::Full(v)) if deadline.is_none_or(|d| Instant::now() < d) => v,
+                Err(SendFail::Full(v)) if !expired(deadline) => v,
                 Err(fail) => return Err(fail),
             };
             let waiter = Waiter::new();
@@ -222,7 +223,7 @@ impl<T> Chan<T> {
                     self.wake(wakes);
                     return Ok(v);
                 }
-                Err(RecvFail::Empty) if deadline.is_none_or(|d| Instant::now() < d) => {}
+                Err(RecvFail::Empty) if !expired(deadline) => {}
                 Err(fail) => return Err(fail),
             }
             let waiter = Waiter::new();

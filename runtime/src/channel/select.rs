@@ -170,7 +170,7 @@ impl<'a, R> Select<'a, R> {
                     return Some(r);
                 }
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if crate::xthread::wait::expired(deadline) {
                 guard.finish_without(None);
                 return None;
             }

@@ -54,3 +54,22 @@ pub(crate) fn wait_in_list<S>(
     guard.pass_on = None;
     guard.settle()
 }
+
+/// Whether a timed cross-thread wait must end now: its deadline has passed, or — inside
+/// `ffi::no_unwind`, where a pending kill or timeout cannot be thrown — one is pending,
+/// so the wait ends early and reports its timeout (as `sleep` does there). An untimed
+/// wait has no error to report: it blocks its thread instead (see `Waiter::new`).
+pub(crate) fn expired(deadline: Option<std::time::Instant>) -> bool {
+    let Some(d) = deadline else { return false };
+    std::time::Instant::now() >= d || interrupted_in_hook()
+}
+
+#[cfg(not(loom))]
+fn interrupted_in_hook() -> bool {
+    crate::hub::if_exists(|h| crate::ffi::pending(&h.current()).is_some()).unwrap_or(false)
+}
+
+#[cfg(loom)]
+fn interrupted_in_hook() -> bool {
+    false
+}

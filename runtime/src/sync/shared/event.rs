@@ -116,7 +116,7 @@ impl Event {
             if st.set {
                 return true;
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if crate::xthread::wait::expired(deadline) {
                 return false;
             }
             if wait_in_list(&self.state, st, |s| &mut s.waiters, "shared event", deadline, || {}).is_some() {

@@ -173,7 +173,7 @@ impl Semaphore {
             if Self::take_free(&mut st) {
                 return Some(SemaphoreGuard { sem: self });
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if crate::xthread::wait::expired(deadline) {
                 return None;
             }
             let how = wait_in_list(&self.state, st, |s| &mut s.waiters, "shared semaphore", deadline, || self.give());
