@@ -62,6 +62,10 @@ fn report(what: &str, n: usize, ok: usize, t: Duration) {
     println!("{what:<52} {n:>5} requests  {ok:>5} ok  {:>8.2?}", t);
 }
 
+#[path = "util/fd_limit.rs"]
+mod fd_limit;
+use fd_limit::raise_fd_limit;
+
 fn main() {
     let a = <Args as clap::Parser>::parse();
     raise_fd_limit();
@@ -131,16 +135,4 @@ fn main() {
     });
     report("pure tokio (current-thread runtime, tokio::spawn)", a.requests, ok, t.elapsed());
     server.stop(Duration::from_secs(1));
-}
-
-/// Raises the soft fd limit to the hard one (1,000 connections on each side).
-fn raise_fd_limit() {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
-            r.rlim_cur = r.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        }
-    }
 }

@@ -38,6 +38,10 @@ struct Args {
     verbose: bool,
 }
 
+#[path = "util/fd_limit.rs"]
+mod fd_limit;
+use fd_limit::raise_fd_limit;
+
 fn main() {
     let a = <Args as clap::Parser>::parse();
     let (host, port, verbose) = (a.host, a.port_arg.unwrap_or(a.port), a.verbose);
@@ -86,17 +90,5 @@ fn main() {
     if let Err(e) = served {
         eprintln!("echo_server: {e}");
         std::process::exit(1);
-    }
-}
-
-/// Raises the soft fd limit to the hard one (1,000+ connections need it on some hosts).
-fn raise_fd_limit() {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
-            r.rlim_cur = r.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        }
     }
 }

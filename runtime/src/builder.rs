@@ -150,8 +150,7 @@ impl Builder {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        let at =
-            Instant::now().checked_add(delay).unwrap_or_else(|| Instant::now() + Duration::from_secs(u32::MAX.into()));
+        let at = crate::timeout::deadline_after(delay);
         self.try_spawn_at(Some(at), f).unwrap_or_else(|e| panic!("greenhub: cannot allocate a greenlet stack: {e}"))
     }
 
