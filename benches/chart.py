@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Turn a peers run (benches/results/peers-*.jsonl) into ratio tables and an SVG chart.
 
-usage: python3 benches/chart.py [RESULTS.jsonl] [--svg docs/perf-chart.svg]
+usage: python3 benches/chart.py [RESULTS.jsonl] [--svg docs/perf-chart.svg | --no-svg] [--base NAME]
 
 Without a file it takes the newest benches/results/peers-*.jsonl. It prints markdown
-tables (medians over rounds; greenhub's value and greenhub/peer ratios) and writes a
-grouped bar chart of msgs/s (c=1, 100, 1000) and connect-storm conns/s. No dependencies.
+tables (every server's median and min–max over rounds with p99 latency and data errors;
+then greenhub's value and greenhub/peer ratios) and writes a grouped bar chart of msgs/s
+(c=1, 100, 1000) and connect-storm conns/s. `--base greenhub-2` puts the 2-hub server
+(a `--no-pin` run) in greenhub's place. No dependencies.
 """
 import glob
 import json
@@ -24,6 +26,8 @@ def load(path):
             if not line.startswith("{"):
                 continue
             r = json.loads(line)
+            if r.get("mode") == "fail":
+                continue  # listed by raw_table
             s = r["server"]
             d = runs.setdefault(s, {})
             if r.get("mode") == "storm":
@@ -39,23 +43,66 @@ def load(path):
             for s, d in runs.items()}
 
 
+def spread(xs, digits=0):
+    """median, and (min–max) when there are several rounds"""
+    xs = [x for x in xs if isinstance(x, (int, float))]
+    if not xs:
+        return "–"
+    if len(xs) == 1:
+        return fmt(xs[0], digits)
+    return f"{fmt(statistics.median(xs), digits)} ({fmt(min(xs), digits)}–{fmt(max(xs), digits)})"
+
+
+def raw_table(path):
+    """Every server of the run as measured: median (min–max) over rounds."""
+    rows, failures = {}, []
+    with open(path) as f:
+        for line in f:
+            if not line.startswith("{"):
+                continue
+            r = json.loads(line)
+            if r.get("mode") == "fail":
+                failures.append(f"{r['server']} (round {r.get('round', '?')}): {r.get('what', '')}")
+                continue
+            d = rows.setdefault(r["server"], {})
+            key = "storm" if r.get("mode") == "storm" else r["conns"]
+            d.setdefault(key, []).append(r)
+    conns = sorted({k for d in rows.values() for k in d if k != "storm"})
+    head = ["server"] + [h for c in conns for h in (f"c={c} msgs/s", f"c={c} p99 µs", f"c={c} CPU µs/msg")]
+    head += ["storm conns/s", "data errors"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s, d in rows.items():
+        cells = [s]
+        for c in conns:
+            rs = d.get(c, [])
+            cells += [spread([r.get("msgs_per_s") for r in rs]), spread([r.get("p99_us") for r in rs]),
+                      spread([r.get("server_cpu_us_per_msg") for r in rs], 2)]
+        cells.append(spread([r.get("conns_per_s") for r in d.get("storm", [])]))
+        cells.append(str(sum((r.get("errors") or 0) + (r.get("mismatches") or 0) + (r.get("connect_failures") or 0)
+                             for rs in d.values() for r in rs)))
+        out.append("| " + " | ".join(cells) + " |")
+    if failures:
+        out += ["", "failed: " + "; ".join(failures)]
+    return "\n".join(out)
+
+
 def fmt(x, digits=0):
-    return f"{x:,.{digits}f}"
+    return "–" if x is None else f"{x:,.{digits}f}"
 
 
-def tables(m):
-    servers = [s for s in m if s != "greenhub"]
-    g = m.get("greenhub", {})
+def tables(m, base="greenhub"):
+    servers = [s for s in m if s != base]
+    g = m.get(base, {})
     out = []
     out.append("| server | c=1 msgs/s | c=100 msgs/s | c=1000 msgs/s | storm conns/s | c=100 CPU µs/msg | c=1000 CPU µs/msg |")
     out.append("|---|---|---|---|---|---|---|")
-    for s in ["greenhub"] + servers:
+    for s in [base] + servers:
         d = m[s]
         out.append("| {} | {} | {} | {} | {} | {} | {} |".format(
-            s, fmt(d.get(("msgs", 1), 0)), fmt(d.get(("msgs", 100), 0)), fmt(d.get(("msgs", 1000), 0)),
-            fmt(d.get("storm", 0)), fmt(d.get(("cpu", 100), 0), 2), fmt(d.get(("cpu", 1000), 0), 2)))
+            s, fmt(d.get(("msgs", 1))), fmt(d.get(("msgs", 100))), fmt(d.get(("msgs", 1000))),
+            fmt(d.get("storm")), fmt(d.get(("cpu", 100)), 2), fmt(d.get(("cpu", 1000)), 2)))
     out.append("")
-    out.append("greenhub ÷ peer (throughput: > 1 means greenhub is faster; CPU per message: < 1 means greenhub is cheaper):")
+    out.append(f"{base} ÷ peer (throughput: > 1 means {base} is faster; CPU per message: < 1 means {base} is cheaper):")
     out.append("")
     out.append("| peer | c=1 msgs/s | c=100 msgs/s | c=1000 msgs/s | storm | c=100 CPU/msg | c=1000 CPU/msg |")
     out.append("|---|---|---|---|---|---|---|")
@@ -114,6 +161,14 @@ def svg(m, path):
 def main():
     args = sys.argv[1:]
     out_svg = os.path.join(ROOT, "docs", "perf-chart.svg")
+    if "--no-svg" in args:
+        args.remove("--no-svg")
+        out_svg = None
+    base = "greenhub"
+    if "--base" in args:
+        i = args.index("--base")
+        base = args[i + 1]
+        del args[i:i + 2]
     if "--svg" in args:
         i = args.index("--svg")
         out_svg = args[i + 1]
@@ -122,13 +177,16 @@ def main():
                                      key=os.path.getmtime, default=None)
     if not path:
         sys.exit("chart.py: no benches/results/peers-*.jsonl; run benches/peers.sh first")
-    m = load(path)
-    if "greenhub" not in m:
-        sys.exit(f"chart.py: {path} has no greenhub rows")
     print(f"from {os.path.relpath(path, ROOT)}\n")
-    print(tables(m))
-    svg(m, out_svg)
-    print(f"\nchart: {os.path.relpath(out_svg, ROOT)}")
+    print(raw_table(path))
+    m = load(path)
+    if base not in m:
+        sys.exit(f"chart.py: {path} has no {base} rows")
+    print()
+    print(tables(m, base))
+    if out_svg:
+        svg(m, out_svg)
+        print(f"\nchart: {os.path.relpath(out_svg, ROOT)}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak: drive examples/echo_server with ../shared/bench's loadgen at many connections
+# Soak: drive examples/echo_server with the harness's loadgen at many connections
 # for a bounded time, then check
 #   - zero data errors (every echoed byte verified, no connect failures, no errors),
 #   - the server's fd count back to its baseline once the clients have left,
@@ -9,25 +9,21 @@
 # .ci/run runs a short form: benches/soak.sh 4 1000.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bench=${GREENHUB_BENCH:-$root/../shared/bench}
 secs=${1:-30}
 conns=${2:-1000}
 half=$(( (secs + 1) / 2 ))
 
-if [ ! -d "$bench/loadgen" ]; then
-  echo "soak: no load generator at $bench/loadgen (set GREENHUB_BENCH)" >&2
-  exit 1
-fi
+target=${CARGO_TARGET_DIR:-$root/target}
 cd "$root"
 cargo build --quiet --release --example echo_server
-# Build loadgen into our own target dir: shared/ may be read-only.
-CARGO_TARGET_DIR="$root/target/shared-bench" cargo build --quiet --release \
-  --manifest-path "$bench/Cargo.toml" -p loadgen
-loadgen="$root/target/shared-bench/release/loadgen"
+# The load generator is a package of its own in benches/harness: only mio, libc, clap.
+CARGO_TARGET_DIR="$target/harness" cargo build --quiet --release \
+  --manifest-path "$root/benches/harness/Cargo.toml" -p loadgen
+loadgen="$target/harness/release/loadgen"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$root/target/release/examples/echo_server" --port "$port" 2>/dev/null &
+"$target/release/examples/echo_server" --port "$port" 2>/dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

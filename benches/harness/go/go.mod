@@ -1,0 +1,3 @@
+module greenhub-bench/go-echo
+
+go 1.19

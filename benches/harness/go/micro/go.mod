@@ -1,0 +1,3 @@
+module greenhub-bench/go-micro
+
+go 1.19
