@@ -5,11 +5,11 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::coro::Outcome;
 use crate::error::{panic_message, GreenletError, KillSignal, TimeoutSignal};
 use crate::greenlet::Greenlet;
-use crate::hub;
-use crate::stack::DEFAULT_STACK_SIZE;
+use crate::sched::coro::Outcome;
+use crate::sched::hub;
+use crate::sched::stack::DEFAULT_STACK_SIZE;
 
 /// Spawns a greenlet running `f` on this thread's hub.
 ///
@@ -116,6 +116,7 @@ impl Builder {
     ///
     /// # Panics
     /// If no stack can be allocated; see [`Builder::try_spawn`].
+    #[inline]
     pub fn spawn<F, T>(self, f: F) -> Greenlet<T>
     where
         F: FnOnce() -> T + 'static,
@@ -159,7 +160,7 @@ impl Builder {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        crate::panic::install_hook();
+        crate::diag::panic::install_hook();
         let name = self.name.map(String::into_boxed_str);
         let stack = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
         let task = hub::with(|h| h.spawn_task(name, stack, start_at, body(f)))?;
@@ -193,7 +194,7 @@ where
             }
         }
         let outcome = match r {
-            Ok(v) if task.detached.get() && !task.linked() => {
+            Ok(v) if task.is_detached() && !task.linked() => {
                 match panic::catch_unwind(AssertUnwindSafe(move || drop(v))) {
                     Ok(()) => Ok(Box::new(()) as Box<dyn Any>),
                     Err(payload) => Err(failure(payload)),
@@ -201,14 +202,14 @@ where
             }
             Ok(v) => Ok(Box::new(v) as Box<dyn Any>),
             Err(payload) => {
-                hub::with(|h| crate::unwind::end(h, &task));
+                hub::with(|h| crate::sched::unwind::end(h, &task));
                 Err(failure(payload))
             }
         };
         // A kill that could not be thrown (it came inside a monkey hook, or while the
         // greenlet unwound) decides the outcome: whatever the body did after it was a
         // consequence of the kill (an ECANCELED unwrapped, a cleanup that went on).
-        if task.cancel.get().kill() {
+        if task.cancel().kill() {
             return Err(GreenletError::Killed);
         }
         outcome

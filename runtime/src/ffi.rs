@@ -24,8 +24,8 @@
 
 use std::io;
 
-use crate::hub;
-use crate::task::Task;
+use crate::sched::hub;
+use crate::sched::task::Task;
 
 /// A kill or timeout pending for the running greenlet, which could not be thrown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub fn interrupted() -> Option<Interrupt> {
 }
 
 fn of(task: &Task) -> Option<Interrupt> {
-    let c = task.cancel.get();
+    let c = task.cancel();
     if c.kill() {
         Some(Interrupt::Killed)
     } else {
@@ -97,7 +97,7 @@ fn of(task: &Task) -> Option<Interrupt> {
 /// What ends a wait of `task` inside [`no_unwind`] early: its pending kill or timeout.
 /// (`None` outside `no_unwind`, where those are thrown instead.)
 pub(crate) fn pending(task: &Task) -> Option<Interrupt> {
-    if task.nothrow.get() == 0 {
+    if task.nothrow() == 0 {
         return None;
     }
     of(task)
@@ -122,14 +122,14 @@ pub(crate) fn pending(task: &Task) -> Option<Interrupt> {
 /// assert_eq!(g.get(), Err(greenhub::GreenletError::Killed));
 /// ```
 pub fn no_unwind<R>(f: impl FnOnce() -> R) -> Result<R, Interrupt> {
-    struct Depth(std::rc::Rc<crate::task::Task>);
+    struct Depth(std::rc::Rc<crate::sched::task::Task>);
     impl Drop for Depth {
         fn drop(&mut self) {
-            self.0.nothrow.set(self.0.nothrow.get() - 1);
+            self.0.leave_nothrow();
         }
     }
     let task = hub::with(|h| h.current());
-    task.nothrow.set(task.nothrow.get() + 1);
+    task.enter_nothrow();
     let depth = Depth(task);
     let r = f();
     drop(depth);

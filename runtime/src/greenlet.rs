@@ -6,9 +6,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::error::GreenletError;
-use crate::hub;
-use crate::park::wait_in;
-use crate::task::{State, Task, Wait};
+use crate::sched::hub;
+use crate::sched::park::wait_in;
+use crate::sched::task::{State, Task, Wait};
 
 /// A greenlet's id: unique among the greenlets of one thread's hub (greenlet zero, the
 /// thread itself, is 0).
@@ -66,9 +66,9 @@ pub struct Greenlet<T> {
 impl<T> fmt::Debug for Greenlet<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Greenlet")
-            .field("id", &self.task.id)
+            .field("id", &self.task.id())
             .field("name", &self.task.name())
-            .field("state", &self.task.state.get())
+            .field("state", &self.task.state())
             .finish()
     }
 }
@@ -85,7 +85,7 @@ impl<T: 'static> Greenlet<T> {
     /// println!("spawned greenlet {}", g.id());
     /// ```
     pub fn id(&self) -> GreenletId {
-        GreenletId(self.task.id)
+        GreenletId(self.task.id())
     }
 
     /// The name given with [`crate::Builder::name`], or `greenlet-<id>`.
@@ -131,7 +131,7 @@ impl<T: 'static> Greenlet<T> {
     /// assert!(g.ready());
     /// ```
     pub fn ready(&self) -> bool {
-        self.task.state.get() == State::Done
+        self.task.state() == State::Done
     }
 
     /// Whether the greenlet finished with a value (not a panic, not killed).
@@ -142,7 +142,7 @@ impl<T: 'static> Greenlet<T> {
     /// assert!(g.ready() && !g.successful());
     /// ```
     pub fn successful(&self) -> bool {
-        matches!(&*self.task.outcome.borrow(), Some(Ok(_)))
+        matches!(&*self.task.outcome(), Some(Ok(_)))
     }
 
     /// Asks the greenlet to die. One that has not started never runs; one that waits
@@ -169,7 +169,7 @@ impl<T: 'static> Greenlet<T> {
     pub fn get(self) -> Result<T, GreenletError> {
         self.join();
         crate::link::wait_for(&self.task); // its links read the outcome first
-        let outcome = self.task.outcome.borrow_mut().take();
+        let outcome = self.task.take_outcome();
         match outcome {
             Some(Ok(value)) => match value.downcast::<T>() {
                 Ok(v) => Ok(*v),
@@ -192,7 +192,7 @@ impl<T: 'static> Greenlet<T> {
     where
         T: Clone,
     {
-        match &*self.task.outcome.borrow() {
+        match &*self.task.outcome() {
             Some(Ok(v)) => v.downcast_ref::<T>().cloned(),
             _ => None,
         }
@@ -236,7 +236,7 @@ impl<T: 'static> Greenlet<T> {
         crate::link::add(
             &self.task,
             Box::new(move |task| {
-                if let Some(Ok(v)) = &*task.outcome.borrow() {
+                if let Some(Ok(v)) = &*task.outcome() {
                     if let Some(v) = v.downcast_ref::<T>() {
                         f(v);
                     }
@@ -263,7 +263,7 @@ impl<T: 'static> Greenlet<T> {
         crate::link::add(
             &self.task,
             Box::new(move |task| {
-                if let Some(Err(e)) = &*task.outcome.borrow() {
+                if let Some(Err(e)) = &*task.outcome() {
                     f(e);
                 }
             }),
@@ -291,7 +291,7 @@ impl<T: 'static> Greenlet<T> {
     /// assert_eq!(g.error(), Some(greenhub::GreenletError::Killed));
     /// ```
     pub fn error(&self) -> Option<GreenletError> {
-        match &*self.task.outcome.borrow() {
+        match &*self.task.outcome() {
             Some(Err(e)) => Some(e.clone()),
             _ => None,
         }
@@ -305,30 +305,30 @@ impl<T> Drop for Greenlet<T> {
     fn drop(&mut self) {
         if self.task.linked() {
             // Its links still read the outcome: it drops with the task.
-            self.task.detached.set(true);
-        } else if self.task.state.get() == State::Done {
-            let outcome = self.task.outcome.borrow_mut().take();
+            self.task.detach();
+        } else if self.task.state() == State::Done {
+            let outcome = self.task.take_outcome();
             drop(outcome);
         } else {
-            self.task.detached.set(true);
+            self.task.detach();
         }
     }
 }
 
 /// Waits until `task` is done or `deadline` passes; returns whether it is done.
 pub(crate) fn join_task(task: &Rc<Task>, deadline: Option<Instant>) -> bool {
-    if task.state.get() == State::Done {
+    if task.state() == State::Done {
         return true;
     }
     hub::with(|h| loop {
-        if task.state.get() == State::Done {
+        if task.state() == State::Done {
             return true;
         }
         if Rc::ptr_eq(&h.current(), task) {
             panic!("greenhub: a greenlet cannot join itself (it would wait forever)");
         }
-        if !wait_in(h, &task.joiners, Wait::Join(task.id, deadline), deadline, || {}) {
-            return task.state.get() == State::Done;
+        if !wait_in(h, task.joiners(), Wait::Join(task.id(), deadline), deadline, || {}) {
+            return task.state() == State::Done;
         }
     })
 }

@@ -4,9 +4,9 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
-use crate::hub;
-use crate::remote::RemoteQueue;
 use crate::remote_greenlet::RemoteGreenlet;
+use crate::sched::hub;
+use crate::sched::remote::RemoteQueue;
 
 /// A `Send + Sync` handle to one thread's hub, for other threads: [`HubHandle::spawn`]
 /// runs a closure as a new greenlet on that hub's thread, through its remote queue (the

@@ -98,7 +98,7 @@ where
 {
     // Called by one of them: kill every other one first, the caller (which unwinds at
     // once) last.
-    let me = crate::hub::with(|h| h.current().id);
+    let me = crate::sched::hub::with(|h| h.current().id());
     let mut own = None;
     for g in greenlets {
         if g.greenlet_id().0 == me && me != 0 {

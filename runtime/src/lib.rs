@@ -32,58 +32,52 @@ compile_error!(
 mod block_on;
 mod builder;
 pub mod channel;
-mod coro;
+mod diag;
 mod error;
 pub mod ffi;
 mod greenlet;
 mod handle;
-mod hub;
 mod join;
 mod link;
 mod local;
-mod log;
-mod monitor;
-mod panic;
-mod park;
 pub mod pool;
 pub mod queue;
 pub mod raw;
-mod reactor;
-mod remote;
 mod remote_greenlet;
 mod runtime;
+mod sched;
 mod sleep;
-mod stack;
 pub mod sync;
 mod sys;
-mod task;
 pub mod threadpool;
 mod timeout;
-mod timer;
 #[cfg(feature = "tokio")]
 pub mod tokio;
-mod unwind;
 mod wait;
 mod xthread;
 
 pub use block_on::block_on;
 pub use builder::{spawn, spawn_later, Builder};
+pub use diag::monitor::{max_blocking, set_max_blocking};
 pub use error::{GreenletError, TimedOut};
 pub use greenlet::{Greenlet, GreenletId};
 pub use handle::HubHandle;
 pub use join::{joinall, joinall_timeout, killall, Join};
 pub use link::LinkId;
 pub use local::GreenletLocal;
-pub use monitor::{max_blocking, set_max_blocking};
-pub use reactor::{deregister, retry_fd, wait_any, wait_fd, wait_readable, wait_writable, Interest, Registration};
 pub use remote_greenlet::RemoteGreenlet;
 pub use runtime::{Runtime, RuntimeBuilder};
+pub use sched::reactor::{
+    deregister, retry_fd, wait_any, wait_fd, wait_readable, wait_writable, Interest, Registration,
+};
+pub use sched::stack::{guard_method as stack_guard_method, stack_slabs, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use sleep::{sleep, yield_now};
-pub use stack::{guard_method as stack_guard_method, stack_slabs, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use timeout::with_timeout;
 pub use wait::{iwait, wait, Iwait, WaitSlot, Waitable};
 
 use std::time::{Duration, Instant};
+
+use sched::hub;
 
 /// Runs this thread's hub until no greenlet is left (from inside a greenlet: until it
 /// is the only one left).

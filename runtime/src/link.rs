@@ -11,9 +11,9 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use crate::hub;
-use crate::park::{wait_in, WaitQueue};
-use crate::task::{Task, Wait};
+use crate::sched::hub;
+use crate::sched::park::{wait_in, WaitQueue};
+use crate::sched::task::{Task, Wait};
 
 /// Identifies one link, for [`crate::Greenlet::unlink`].
 ///

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
 
-use crate::hub;
+use crate::sched::hub;
 
 /// One greenlet's local values, by key (the address of their `GreenletLocal` static).
 #[derive(Default)]

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::GreenletError;
-use crate::hub;
-use crate::remote::RemoteQueue;
+use crate::sched::hub;
+use crate::sched::remote::RemoteQueue;
 use crate::xthread::list::WaitList;
 use crate::xthread::loom::{lock, Mutex};
 use crate::xthread::wait::wait_in_list;
@@ -130,7 +130,7 @@ where
         if let Ok(g) = b.try_spawn(body) {
             let task = &g.task;
             let mut st = lock(&c.state);
-            st.target = Some((task.slot.get(), task.id));
+            st.target = Some((task.slot(), task.id()));
             let kill = st.kill_requested;
             drop(st);
             if kill {
@@ -150,7 +150,7 @@ where
     T: Send + 'static,
 {
     let c = never_ran.0.take().expect("runs once");
-    let id = hub::with(|h| h.current().id);
+    let id = hub::with(|h| h.current().id());
     RUNNING.with(|r| r.0.borrow_mut().insert(id, c.clone() as Arc<dyn Abandon + Send + Sync>));
     struct Finished(u64);
     impl Drop for Finished {
@@ -162,7 +162,7 @@ where
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => {
             // As for a local greenlet: a kill that could not be thrown decides.
-            if hub::with(|h| h.current().cancel.get().kill()) {
+            if hub::with(|h| h.current().cancel().kill()) {
                 drop(v);
                 c.report(Err(GreenletError::Killed));
             } else {
@@ -286,7 +286,7 @@ impl<T: Send> RemoteGreenlet<T> {
         let Some((slot, id)) = st.target else { return };
         drop(st);
         let kill = move || hub::with(|h| h.kill_slot(slot, id));
-        if crate::remote::is_local(&c.hub) {
+        if crate::sched::remote::is_local(&c.hub) {
             kill();
         } else {
             c.hub.push(Box::new(kill));

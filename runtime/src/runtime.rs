@@ -173,7 +173,7 @@ fn worker(i: usize, shared: &Shared, ready: mpsc::Sender<io::Result<HubHandle>>)
     if !crate::run_timeout(left) {
         let until = Instant::now() + UNWIND_BOUND;
         loop {
-            crate::hub::with(|h| h.kill_all());
+            crate::sched::hub::with(|h| h.kill_all());
             let slice = until.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
             if crate::run_timeout(slice) || Instant::now() >= until {
                 break;

@@ -2,8 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::hub::{self, TimerGuard};
-use crate::task::Wait;
+use crate::sched::hub;
+use crate::sched::task::Wait;
+use crate::sched::timer::TimerGuard;
 
 /// Parks the caller for at least `d`, letting other greenlets run.
 ///

@@ -5,9 +5,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::error::{KillSignal, TimedOut, TimeoutSignal};
-use crate::hub::{self, TimerAction, TimerGuard};
-use crate::task::{Signal, Task};
-use crate::unwind;
+use crate::sched::hub;
+use crate::sched::task::{Signal, Task};
+use crate::sched::timer::{TimerAction, TimerGuard};
+use crate::sched::unwind;
 
 /// Runs `f`; if it is still waiting when `timeout` has passed, it is unwound from its
 /// wait (its destructors run) and `Err(TimedOut)` is returned.
@@ -41,7 +42,7 @@ where
     let r = panic::catch_unwind(AssertUnwindSafe(f));
     // Our expiry may also have come while `f` could not be unwound (inside a monkey
     // hook, which then returned ETIMEDOUT): it is still pending, and decides the result.
-    let expired = scope.task.cancel.get().timeout() == Some(scope.id);
+    let expired = scope.task.cancel().timeout() == Some(scope.id);
     match r {
         Ok(_) if expired => Err(TimedOut),
         Ok(v) => Ok(v),
@@ -70,7 +71,7 @@ struct Scope {
 
 impl Drop for Scope {
     fn drop(&mut self) {
-        self.task.cancel.set(self.task.cancel.get().without(Signal::Timeout(self.id)));
+        self.task.withdraw_cancel(Signal::Timeout(self.id));
     }
 }
 

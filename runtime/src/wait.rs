@@ -5,10 +5,11 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::greenlet::Greenlet;
-use crate::hub::{self, TimerGuard};
-use crate::park::WaitQueue;
+use crate::sched::hub;
+use crate::sched::park::WaitQueue;
+use crate::sched::task::Wait;
+use crate::sched::timer::TimerGuard;
 use crate::sync::{AsyncResult, Event};
-use crate::task::Wait;
 
 mod sealed {
     pub trait Sealed {}
@@ -50,7 +51,7 @@ impl<T: 'static> Waitable for Greenlet<T> {
         self.ready()
     }
     fn wait_slot(&self) -> WaitSlot<'_> {
-        WaitSlot(&self.task.joiners)
+        WaitSlot(self.task.joiners())
     }
 }
 
@@ -162,7 +163,7 @@ impl Iwait<'_> {
             let slots: Vec<WaitSlot<'_>> = pending.iter().map(|o| o.wait_slot()).collect();
             // Withdrawn when the park ends, also by a kill or timeout unwinding from it;
             // an object whose wake-up this wait consumed is told so (`woke_one`).
-            struct Regs<'a>(Vec<(Option<crate::park::Waiting<'a>>, &'a dyn Waitable)>);
+            struct Regs<'a>(Vec<(Option<crate::sched::park::Waiting<'a>>, &'a dyn Waitable)>);
             impl Drop for Regs<'_> {
                 fn drop(&mut self) {
                     for (reg, obj) in &mut self.0 {

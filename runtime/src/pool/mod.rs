@@ -1,8 +1,7 @@
 //! Groups of greenlets with an optional size limit: gevent.pool.
 
 mod group;
-#[allow(clippy::module_inception)]
-mod pool;
+mod limited;
 
 pub use group::Group;
-pub use pool::{Imap, ImapUnordered, Pool};
+pub use limited::{Imap, ImapUnordered, Pool};

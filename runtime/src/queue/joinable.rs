@@ -6,9 +6,9 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::Queue;
-use crate::hub;
-use crate::park::{wait_in, WaitQueue};
-use crate::task::Wait;
+use crate::sched::hub;
+use crate::sched::park::{wait_in, WaitQueue};
+use crate::sched::task::Wait;
 
 /// A [`Queue`] that counts unfinished items: `put` adds one, `task_done` removes one,
 /// `join` waits until none is left.

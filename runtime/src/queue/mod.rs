@@ -1,10 +1,9 @@
 //! Queues between greenlets of one hub: gevent.queue.
 
+mod blocking;
 mod joinable;
 mod order;
-#[allow(clippy::module_inception)]
-mod queue;
 
+pub use blocking::{Iter, LifoQueue, PriorityQueue, Queue};
 pub use joinable::{JoinableQueue, TaskDoneTooOften};
 pub use order::{Fifo, Lifo, Order, Priority};
-pub use queue::{Iter, LifoQueue, PriorityQueue, Queue};

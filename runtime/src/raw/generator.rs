@@ -4,7 +4,7 @@ use std::fmt;
 
 use corosensei::{Coroutine, CoroutineResult};
 
-use crate::stack::{PooledStack, DEFAULT_STACK_SIZE};
+use crate::sched::stack::{PooledStack, DEFAULT_STACK_SIZE};
 
 /// A generator: a body on its own stack that hands out values with
 /// [`Yielder::suspend`] and takes a value of type `R` back at every resume.

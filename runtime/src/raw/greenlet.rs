@@ -24,8 +24,8 @@ use std::rc::{Rc, Weak};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::hub;
-use crate::stack::{PooledStack, DEFAULT_STACK_SIZE};
+use crate::sched::hub;
+use crate::sched::stack::{PooledStack, DEFAULT_STACK_SIZE};
 
 /// A switch request from a running raw greenlet to the trampoline.
 struct Switch<V: 'static>(Greenlet<V>, V);
@@ -253,13 +253,13 @@ impl<V: 'static> Greenlet<V> {
 fn current<V: 'static>() -> Option<Greenlet<V>> {
     hub::with(|h| {
         let task = h.current();
-        let cur = task.raw_current.borrow().clone()?;
+        let cur = task.raw_current().borrow().clone()?;
         cur.downcast::<Inner<V>>().ok().map(|inner| Greenlet { inner })
     })
 }
 
 fn set_current(g: Option<Rc<dyn Any>>) -> Option<Rc<dyn Any>> {
-    hub::with(|h| h.current().raw_current.replace(g))
+    hub::with(|h| h.current().raw_current().replace(g))
 }
 
 /// Runs raw greenlets on the root's stack until control returns to the root.

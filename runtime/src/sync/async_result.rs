@@ -4,9 +4,9 @@ use std::cell::RefCell;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::hub;
-use crate::park::{wait_in, WaitQueue};
-use crate::task::Wait;
+use crate::sched::hub;
+use crate::sched::park::{wait_in, WaitQueue};
+use crate::sched::task::Wait;
 
 /// A one-shot result that greenlets wait for (gevent.event.AsyncResult). `set` delivers
 /// a value, `set_error` an error; every waiter gets a clone.

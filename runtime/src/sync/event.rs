@@ -4,9 +4,9 @@ use std::cell::Cell;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::hub;
-use crate::park::{wait_in, WaitQueue};
-use crate::task::Wait;
+use crate::sched::hub;
+use crate::sched::park::{wait_in, WaitQueue};
+use crate::sched::task::Wait;
 
 /// A flag that greenlets wait for; `set` wakes every waiter, in the order they came.
 ///

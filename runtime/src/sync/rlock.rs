@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use super::semaphore::Semaphore;
-use crate::hub;
+use crate::sched::hub;
 
 /// A re-entrant lock around a `T`: the greenlet that holds it may `lock` it again (each
 /// guard counts once); other greenlets wait, served FIFO, until every guard of the
@@ -142,7 +142,7 @@ impl<T> RLock<T> {
 
 /// The running task's id (greenlet zero: 0), which identifies the holder.
 fn current() -> u64 {
-    hub::with(|h| h.current().id)
+    hub::with(|h| h.current().id())
 }
 
 /// One hold of an [`RLock`]; the lock is free again when the holder's last guard drops.

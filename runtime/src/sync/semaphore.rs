@@ -4,9 +4,9 @@ use std::cell::Cell;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::hub::{self, Hub};
-use crate::park::{wait_in, WaitQueue};
-use crate::task::Wait;
+use crate::sched::hub::{self, Hub};
+use crate::sched::park::{wait_in, WaitQueue};
+use crate::sched::task::Wait;
 
 /// Counted permits. A release with waiters hands the permit straight to the first
 /// waiter (strict FIFO: a newcomer cannot overtake it); a waiter that dies before using

@@ -12,9 +12,9 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-use crate::hub;
-use crate::remote::RemoteWaker;
-use crate::task::Wait;
+use crate::sched::hub;
+use crate::sched::remote::RemoteWaker;
+use crate::sched::task::Wait;
 
 mod sized;
 pub use sized::{Job, ThreadPool};
@@ -238,7 +238,7 @@ where
     let job = move || (g.lock().unwrap_or_else(|e| e.into_inner()).take().expect("runs once"))();
     match run(job, true) {
         Ok(Ok(v)) => v,
-        Ok(Err(payload)) => hub::with(|h| crate::unwind::rethrow(h, &h.current(), payload)),
+        Ok(Err(payload)) => hub::with(|h| crate::sched::unwind::rethrow(h, &h.current(), payload)),
         Err(_) => {
             // No worker could run it: `f` is still here (the job never ran).
             let f = f.lock().unwrap_or_else(|e| e.into_inner()).take().expect("the job never ran");
@@ -264,7 +264,7 @@ where
 {
     match run(f, false) {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(payload)) => hub::with(|h| crate::unwind::rethrow(h, &h.current(), payload)),
+        Ok(Err(payload)) => hub::with(|h| crate::sched::unwind::rethrow(h, &h.current(), payload)),
         Err(Failed::Start(e)) => Err(e),
         Err(Failed::Interrupted(i)) => Err(i.into()),
     }

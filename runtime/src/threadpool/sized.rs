@@ -8,9 +8,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 
 use crate::error::{panic_message, GreenletError};
-use crate::hub;
-use crate::remote::RemoteWaker;
-use crate::task::Wait;
+use crate::sched::hub;
+use crate::sched::remote::RemoteWaker;
+use crate::sched::task::Wait;
 
 type Work = Box<dyn FnOnce() + Send>;
 

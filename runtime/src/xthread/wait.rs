@@ -66,7 +66,7 @@ pub(crate) fn expired(deadline: Option<std::time::Instant>) -> bool {
 
 #[cfg(not(loom))]
 fn interrupted_in_hook() -> bool {
-    crate::hub::if_exists(|h| crate::ffi::pending(&h.current()).is_some()).unwrap_or(false)
+    crate::sched::hub::if_exists(|h| crate::ffi::pending(&h.current()).is_some()).unwrap_or(false)
 }
 
 #[cfg(loom)]

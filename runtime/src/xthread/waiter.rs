@@ -19,8 +19,8 @@ use std::fmt;
 use std::time::Instant;
 
 use super::loom::{lock, thread, Arc, AtomicUsize, Mutex, Ordering};
-use crate::remote::RemoteWaker;
-use crate::task::Wait;
+use crate::sched::remote::RemoteWaker;
+use crate::sched::task::Wait;
 
 /// The waiter still waits.
 const WAITING: usize = usize::MAX;
@@ -85,7 +85,7 @@ impl Waiter {
         if !crate::ffi::can_park() {
             return None;
         }
-        crate::hub::with(|h| {
+        crate::sched::hub::with(|h| {
             if crate::ffi::pending(&h.current()).is_some() {
                 return None;
             }
@@ -121,7 +121,7 @@ impl Waiter {
                 let unparker = lock(&self.unparker).take();
                 if let Some(Unparker::Hub(w)) = unparker {
                     // Never fires now: stop counting it as outstanding work of our hub.
-                    crate::hub::with(|h| h.disarm_remote(w));
+                    crate::sched::hub::with(|h| h.disarm_remote(w));
                 }
                 None
             }
@@ -173,14 +173,14 @@ impl Waiter {
     }
 
     fn park_on_hub(&self, what: &'static str, deadline: Option<Instant>) {
-        crate::hub::with(|h| {
+        crate::sched::hub::with(|h| {
             // The remote waker was made for the current wait epoch (nothing ran since
             // `Waiter::new`): it and this timer are the tokens of this park. It parks
             // even if already claimed: the claimant's wake-up is then on its way, and
             // only the park's wake-up advances the epoch so that this wake-up can never
             // end a later, unrelated wait.
             let token = h.token();
-            let _timer = crate::hub::TimerGuard::wake_at(h, deadline, &token);
+            let _timer = crate::sched::timer::TimerGuard::wake_at(h, deadline, &token);
             drop(token);
             h.park(Wait::Sync(what, deadline));
         });

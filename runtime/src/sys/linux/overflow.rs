@@ -14,7 +14,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 
-use crate::hub;
+use crate::sched::hub;
 
 /// Slabs whose guard pages are recognised (512 GiB of 256 KiB stacks at 32 MiB a slab).
 const MAX_SLABS: usize = 16 * 1024;
@@ -40,7 +40,7 @@ pub(crate) fn register_slab(base: usize, len: usize, stride: usize) {
 
 /// The usable stack size if `addr` lies in a guard page of ours.
 fn guard_hit(addr: usize) -> Option<usize> {
-    let page = crate::stack::page_size();
+    let page = crate::sched::stack::page_size();
     let n = SLAB_COUNT.load(Ordering::Acquire).min(MAX_SLABS);
     for i in 0..n {
         let base = SLAB_BASE[i].load(Ordering::Acquire);
@@ -139,7 +139,7 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
             " overflowed its {} KiB stack; give it a bigger one with \
              greenhub::Builder::new().stack_size(bytes) (the default is {} KiB)",
             stack / 1024,
-            crate::stack::DEFAULT_STACK_SIZE / 1024
+            crate::sched::stack::DEFAULT_STACK_SIZE / 1024
         );
         // SAFETY: write(2) and abort(3) are async-signal-safe; the buffer is ours.
         unsafe {

@@ -36,10 +36,11 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Poll, Registry};
 
-use crate::hub::{self, Hub, TimerGuard};
-use crate::park::Token;
-use crate::remote::RemoteQueue;
-use crate::task::{Task, Wait, Wake};
+use crate::sched::hub::{self, Hub};
+use crate::sched::park::Token;
+use crate::sched::remote::RemoteQueue;
+use crate::sched::task::{Task, Wait, Wake};
+use crate::sched::timer::TimerGuard;
 
 /// How long a hub in a stream of cross-thread hand-offs spins before it sleeps.
 const SPIN_FOR: Duration = Duration::from_micros(20);
@@ -347,7 +348,7 @@ impl Reactor {
         }
         let fd = e.fd;
         drop(t);
-        hub.io_waiters.set(hub.io_waiters.get() + 1);
+        hub.count_io_wait(true);
         Ok((IoWait { reactor: self, hub, slot, gen, task: token.task.clone() }, fd))
     }
 
@@ -445,7 +446,7 @@ fn waited(task: &Task) -> io::Result<()> {
     if let Some(i) = crate::ffi::pending(task) {
         return Err(i.into());
     }
-    match task.woken.get() {
+    match task.woken() {
         Wake::Timer => Err(io::ErrorKind::TimedOut.into()),
         _ => Ok(()),
     }
@@ -474,7 +475,7 @@ impl Drop for IoWait<'_> {
             }
         }
         drop(t);
-        self.hub.io_waiters.set(self.hub.io_waiters.get() - 1);
+        self.hub.count_io_wait(false);
     }
 }
 

@@ -9,7 +9,7 @@ use std::cell::{Cell, UnsafeCell};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::error::GreenletError;
-use crate::stack::PooledStack;
+use crate::sched::stack::PooledStack;
 
 /// How a greenlet's body ended: its boxed value, or why it has none.
 pub(crate) type Outcome = Result<Box<dyn Any>, GreenletError>;
@@ -125,6 +125,14 @@ impl CoroSlot {
     /// that the executing code runs nested inside).
     pub(crate) fn is_running(&self) -> bool {
         self.running.get()
+    }
+
+    /// Whether a coroutine is installed (debug checks of the task's invariants).
+    pub(crate) fn is_present(&self) -> bool {
+        // A running coroutine is present; only otherwise is the slot read.
+        // SAFETY: not running, so no `&mut` from `resume` is alive, and the slot is only
+        // reachable from this thread.
+        self.running.get() || unsafe { (*self.coro.get()).is_some() }
     }
 
     /// Removes the coroutine (to drop or abandon it).

@@ -7,7 +7,11 @@
 //! number, so cancelling an entry that already fired (and whose slot was reused) is a
 //! harmless no-op.
 
+mod guard;
+
 use std::time::Instant;
+
+pub(crate) use guard::{TimerAction, TimerGuard};
 
 /// Identifies one armed timer for cancellation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,8 +13,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 
-use crate::hub::Hub;
-use crate::task::{State, Task, Wake};
+use crate::sched::hub::Hub;
+use crate::sched::task::{State, Task, Wake};
 
 /// Permission to wake one particular wait of one greenlet.
 #[derive(Clone)]
@@ -25,7 +25,7 @@ pub(crate) struct Token {
 
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Token({}, epoch {})", self.task.id, self.epoch)
+        write!(f, "Token({}, epoch {})", self.task.id(), self.epoch)
     }
 }
 
@@ -33,7 +33,7 @@ impl Token {
     /// Whether [`Token::unpark`] would wake the greenlet now.
     #[inline]
     pub(crate) fn can_unpark(&self) -> bool {
-        self.task.state.get() == State::Parked && self.task.epoch.get() == self.epoch
+        self.task.state() == State::Parked && self.task.epoch() == self.epoch
     }
 
     /// Makes the greenlet ready if it is still parked in this token's wait.
@@ -41,7 +41,7 @@ impl Token {
     pub(crate) fn unpark(&self, hub: &Hub, why: Wake) -> bool {
         let t = &self.task;
         if self.can_unpark() {
-            t.woken.set(why);
+            t.set_woken(why);
             hub.make_ready(t);
             true
         } else {
@@ -96,7 +96,7 @@ impl WaitQueue {
             let Some(i) = w.iter().position(|(_, t)| t.can_unpark()) else { return false };
             w.remove(i).expect("index from position").1
         };
-        token.unpark(hub, Wake::Other)
+        token.unpark(hub, Wake::Notify)
     }
 
     /// Wakes every waiter that can be woken, in order; returns how many were woken.
@@ -105,7 +105,7 @@ impl WaitQueue {
     pub(crate) fn wake_all(&self, hub: &Hub) -> usize {
         let mut woken = 0;
         self.waiters.borrow_mut().retain(|(_, t)| {
-            if t.unpark(hub, Wake::Other) {
+            if t.unpark(hub, Wake::Notify) {
                 woken += 1;
                 false
             } else {
@@ -162,7 +162,7 @@ impl fmt::Debug for Waiting<'_> {
 pub(crate) fn wait_in<F: FnOnce()>(
     hub: &Hub,
     queue: &WaitQueue,
-    what: crate::task::Wait,
+    what: crate::sched::task::Wait,
     deadline: Option<std::time::Instant>,
     pass_on: F,
 ) -> bool {
@@ -186,7 +186,7 @@ pub(crate) fn wait_in<F: FnOnce()>(
     }
     let token = hub.token();
     let mut guard = Guard { waiting: Some(queue.push(token.clone())), pass_on: Some(pass_on) };
-    let _timer = crate::hub::TimerGuard::wake_at(hub, deadline, &token);
+    let _timer = crate::sched::timer::TimerGuard::wake_at(hub, deadline, &token);
     drop(token);
     hub.park(what);
     guard.pass_on = None;

@@ -28,32 +28,34 @@
 use std::panic;
 
 use crate::error::{KillSignal, TimeoutSignal};
-use crate::hub::Hub;
-use crate::task::{Signal, Task};
+use crate::sched::hub::Hub;
+use crate::sched::task::{Signal, Task};
 
 /// A panic of `task` starts unwinding its stack.
 pub(crate) fn begin(hub: &Hub, task: &Task) {
-    let depth = task.unwinding.get();
+    let (depth, floor) = task.unwinding();
     if depth == 0 {
-        task.unwind_floor.set(hub.peek_scope_id());
-        hub.unwinders.set(hub.unwinders.get() + 1);
+        hub.count_unwinder(true);
+        task.set_unwinding(1, hub.peek_scope_id());
+    } else {
+        task.set_unwinding(depth + 1, floor);
     }
-    task.unwinding.set(depth + 1);
 }
 
 /// A catch point of ours caught a panic of `task`.
 pub(crate) fn end(hub: &Hub, task: &Task) {
-    match task.unwinding.get() {
-        0 => {}
-        1 => reset(hub, task),
-        d => task.unwinding.set(d - 1),
+    match task.unwinding() {
+        (0, _) => {}
+        (1, _) => reset(hub, task),
+        (d, floor) => task.set_unwinding(d - 1, floor),
     }
 }
 
 /// Forgets every panic of `task` (it finished, or its count was stale).
 pub(crate) fn reset(hub: &Hub, task: &Task) {
-    if task.unwinding.replace(0) > 0 {
-        hub.unwinders.set(hub.unwinders.get() - 1);
+    if task.unwinding().0 > 0 {
+        task.set_unwinding(0, 0);
+        hub.count_unwinder(false);
     }
 }
 
@@ -64,9 +66,9 @@ fn floor(hub: &Hub, task: &Task) -> Option<u64> {
         reset(hub, task); // nothing unwinds on this thread: a stale count
         return None;
     }
-    if task.unwinding.get() > 0 {
-        Some(task.unwind_floor.get())
-    } else if hub.unwinders.get() == 0 {
+    if let (1.., floor) = task.unwinding() {
+        Some(floor)
+    } else if hub.unwinders() == 0 {
         Some(u64::MAX) // an unknown panic unwinds: assume it is this greenlet's
     } else {
         None // another greenlet unwinds, not this one
@@ -75,8 +77,8 @@ fn floor(hub: &Hub, task: &Task) -> Option<u64> {
 
 /// The pending cancellation that may be thrown into `task` now, if any.
 pub(crate) fn deliverable(hub: &Hub, task: &Task) -> Option<Signal> {
-    let cancel = task.cancel.get();
-    if cancel.is_none() || task.nothrow.get() > 0 || hub.in_panic_hook(task) {
+    let cancel = task.cancel();
+    if cancel.is_none() || task.nothrow() > 0 || hub.in_panic_hook(task) {
         return None;
     }
     let floor = floor(hub, task);
@@ -95,7 +97,7 @@ pub(crate) fn deliverable(hub: &Hub, task: &Task) -> Option<Signal> {
 /// Always: that is how it unwinds. Under `panic = "abort"` the panic says why greenhub
 /// cannot kill or time out a greenlet there (the process then aborts).
 pub(crate) fn throw(hub: &Hub, task: &Task, signal: Signal) -> ! {
-    task.cancel.set(task.cancel.get().without(signal));
+    task.withdraw_cancel(signal);
     if cfg!(panic = "abort") {
         let what = match signal {
             Signal::Kill => "kill",

@@ -17,7 +17,11 @@ use std::sync::Arc;
 
 use crossbeam_queue::SegQueue;
 
-use crate::hub;
+use std::io;
+
+use crate::sched::hub::{self, Hub};
+use crate::sched::park::Token;
+use crate::sched::task::Wake;
 use crate::xthread::doorbell::Doorbell;
 
 /// A closure to run on the hub thread.
@@ -150,6 +154,35 @@ impl Drop for RemoteWaker {
             queue.push(Box::new(move || {
                 hub::with(|h| h.remote_wake(target));
             }));
+        }
+    }
+}
+
+/// The hub's side of remote wakers: every armed waker is counted in the hub's
+/// `remote_jobs` until it fires or is disarmed, so the loop knows another thread can
+/// still wake it (no LoopExit meanwhile).
+impl Hub {
+    /// A waker for the current wait that another thread can fire.
+    pub(crate) fn remote_waker(&self) -> io::Result<RemoteWaker> {
+        let reactor = self.reactor()?;
+        let task = self.current();
+        let target = SendToken { slot: task.slot(), id: task.id(), epoch: task.epoch() };
+        self.count_remote(true);
+        Ok(RemoteWaker::new(reactor.remote().clone(), target))
+    }
+
+    /// Withdraws a [`RemoteWaker`] that will never fire (its job never ran).
+    pub(crate) fn disarm_remote(&self, waker: RemoteWaker) {
+        waker.disarm();
+        self.count_remote(false);
+    }
+
+    /// Runs on the hub thread when a [`RemoteWaker`] fires.
+    pub(crate) fn remote_wake(&self, target: SendToken) {
+        self.count_remote(false);
+        let task = if target.id == 0 { Some(self.root().clone()) } else { self.live_task(target.slot, target.id) };
+        if let Some(task) = task {
+            Token { task, epoch: target.epoch }.unpark(self, Wake::Notify);
         }
     }
 }

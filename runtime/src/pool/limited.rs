@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use crate::builder::spawn;
 use crate::error::GreenletError;
 use crate::greenlet::Greenlet;
-use crate::hub;
-use crate::park::{wait_in, WaitQueue};
 use crate::queue::Queue;
-use crate::task::Task;
-use crate::task::Wait;
+use crate::sched::hub;
+use crate::sched::park::{wait_in, WaitQueue};
+use crate::sched::task::Task;
+use crate::sched::task::Wait;
 
 /// One member: its key, its task once spawned, and whether a `kill` of the pool has
 /// already been sent to it (gevent's `Group.dying`: a member that survives a kill is not

@@ -6,9 +6,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::order::{Fifo, Lifo, Order, Priority};
-use crate::hub::{self, TimerGuard};
-use crate::park::{wait_in, Token, WaitQueue};
-use crate::task::Wait;
+use crate::sched::hub;
+use crate::sched::park::{wait_in, Token, WaitQueue};
+use crate::sched::task::Wait;
+use crate::sched::timer::TimerGuard;
 
 /// The queue behind [`Queue`], [`LifoQueue`] and [`PriorityQueue`]: one item order `O`.
 pub(crate) struct Core<T, O: Order<T>> {
@@ -98,7 +99,7 @@ impl<T, O: Order<T>> Core<T, O> {
         // Rendezvous: take the item of the first putter waiting for a getter.
         let offer = self.offers.borrow_mut().pop_front();
         offer.map(|o| {
-            hub::with(|h| o.putter.unpark(h, crate::task::Wake::Other));
+            hub::with(|h| o.putter.unpark(h, crate::sched::task::Wake::Notify));
             o.item
         })
     }
@@ -156,7 +157,7 @@ impl<T, O: Order<T>> Core<T, O> {
             self.getters.wake_all(h);
             self.putters.wake_all(h);
             for t in offers {
-                t.unpark(h, crate::task::Wake::Other);
+                t.unpark(h, crate::sched::task::Wake::Notify);
             }
         });
     }

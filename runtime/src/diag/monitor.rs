@@ -42,7 +42,7 @@ impl Heartbeat {
             current: AtomicU64::new(0),
             polling: AtomicBool::new(false),
             greenlets: AtomicUsize::new(0),
-            thread: crate::task::thread_name(),
+            thread: crate::sched::task::thread_name(),
             names: Mutex::new(HashMap::new()),
         });
         let mut all = HEARTBEATS.lock().unwrap_or_else(|e| e.into_inner());
@@ -185,12 +185,12 @@ fn report(hb: &Heartbeat, stuck: Duration, limit: u64) {
             .unwrap_or_else(|| format!("greenlet-{id}"))
     };
     let who = if id == 0 { format!("greenlet zero '{name}'") } else { format!("greenlet '{name}' (#{id})") };
-    if crate::log::to_subscriber() {
-        crate::log::blocking(&who, stuck.as_millis(), limit, &hb.thread);
+    if crate::diag::log::to_subscriber() {
+        crate::diag::log::blocking(&who, stuck.as_millis(), limit, &hb.thread);
         return;
     }
     let _ = writeln!(
-        crate::panic::Stderr,
+        crate::diag::panic::Stderr,
         "greenhub: {who} has run for {} ms without switching (limit {limit} ms) on thread '{}'",
         stuck.as_millis(),
         hb.thread

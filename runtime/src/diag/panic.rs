@@ -6,8 +6,8 @@ use std::panic::{self, PanicHookInfo};
 use std::sync::Once;
 
 use crate::error::panic_message;
-use crate::hub;
-use crate::unwind;
+use crate::sched::hub;
+use crate::sched::unwind;
 
 type Hook = Box<dyn Fn(&PanicHookInfo<'_>) + Sync + Send + 'static>;
 
@@ -63,7 +63,7 @@ fn hook(previous: &Hook, previous_is_default: bool, info: &PanicHookInfo<'_>) {
         return;
     };
     if !task.is_root() {
-        report(task.id, &task.name(), info);
+        report(task.id(), &task.name(), info);
     }
     if task.is_root() || !previous_is_default {
         previous(info);
@@ -79,9 +79,9 @@ fn report(id: u64, name: &str, info: &PanicHookInfo<'_>) {
         std::backtrace::BacktraceStatus::Captured => format!("\nstack backtrace:\n{bt}"),
         _ => String::new(),
     };
-    if crate::log::to_subscriber() {
+    if crate::diag::log::to_subscriber() {
         let at = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-        crate::log::panicked(id, name, &msg, at.as_deref().unwrap_or(""), bt.trim_start());
+        crate::diag::log::panicked(id, name, &msg, at.as_deref().unwrap_or(""), bt.trim_start());
         return;
     }
     let _ = writeln!(Stderr, "greenlet '{name}' (#{id}) panicked{}:\n{msg}{bt}", at.unwrap_or_default());

@@ -1,0 +1,32 @@
+//! Instruction counts of the hot paths, for `benches/instr.sh` (valgrind): does `N`
+//! operations of one kind, so that the difference between two runs with different `N`
+//! divided by their difference is the cost of one operation, start-up excluded.
+//!
+//! usage: instr switch|spawn N
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let what = args.next().unwrap_or_default();
+    let n: u32 = args.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    match what.as_str() {
+        // two greenlets yielding to each other: 2n switches
+        "switch" => {
+            let a = greenhub::spawn(move || (0..n).for_each(|_| greenhub::yield_now()));
+            let b = greenhub::spawn(move || (0..n).for_each(|_| greenhub::yield_now()));
+            greenhub::joinall([&a, &b]);
+        }
+        // n spawn+join of a no-op, in batches of 1,000 after a warm-up batch
+        "spawn" => {
+            let batch = |k: u32| {
+                let gs: Vec<_> = (0..k).map(|_| greenhub::spawn(|| ())).collect();
+                greenhub::joinall(&gs);
+            };
+            batch(1000);
+            (0..n / 1000).for_each(|_| batch(1000));
+        }
+        _ => {
+            eprintln!("usage: instr switch|spawn N");
+            std::process::exit(64);
+        }
+    }
+}

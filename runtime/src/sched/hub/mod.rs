@@ -1,0 +1,488 @@
+//! The per-thread hub: run queue, timers, I/O reactor, remote queue, and the loop.
+//!
+//! The hub is created lazily on a thread's first use and never leaves it. The thread's
+//! own stack is *greenlet zero* (the root task): when it has to wait, it runs the hub
+//! loop right there, resuming greenlets one after another, until something makes it
+//! ready again and the loop pops it off the run queue like any other greenlet. A
+//! greenlet that waits suspends its coroutine back into that loop.
+//!
+//! One loop iteration: run the ready greenlets in FIFO order, including those made
+//! ready meanwhile (checking the clock every 50 switches and stopping after 5 ms, as
+//! gevent does, so timers and I/O are never starved) → fire expired timers → run jobs
+//! pushed by other threads → poll for I/O (zero timeout if anything is ready, else until
+//! the next timer) → wake the greenlets waiting on ready fds.
+
+//!
+//! Invariants (checked with `debug_assert!` where they change):
+//! - `current` is the task executing now: greenlet zero (`root`) outside any greenlet,
+//!   else the greenlet the loop resumed; no `RefCell` borrow of the hub is held across a
+//!   switch (every borrow below ends before `coro::suspend` / `resume`).
+//! - the run queue holds each `Ready` task exactly once (see `Task`), plus entries of
+//!   tasks finished while queued, which the loop skips;
+//! - `live` holds exactly the spawned, unfinished greenlets (`live.rs`);
+//! - `io_waiters` counts the waits parked on fds and `remote_pending` the jobs handed to
+//!   other threads whose completion has not come back: with neither, no timer and an
+//!   empty run queue, nothing can ever wake greenlet zero (LoopExit);
+//! - while `panic_hook` names a greenlet, no other one runs (they wait in `deferred`).
+//!
+//! Files: `current.rs` (the thread-locals), `live.rs` (the live table), `run.rs` (the
+//! loop and `finish`), `cancel.rs` (kill and timeouts); remote wakers are in
+//! `sched/remote.rs`, timer guards in `sched/timer/guard.rs`, `dump`/`stats` in
+//! `diag/dump.rs`.
+
+mod cancel;
+mod current;
+mod live;
+mod run;
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub(crate) use current::{has_hub, if_exists, in_greenlet, try_with, with};
+use live::Live;
+
+use crate::diag::monitor::Heartbeat;
+use crate::sched::coro::{self, Coro, Outcome};
+use crate::sched::park::{Token, WaitQueue};
+use crate::sched::reactor::Reactor;
+use crate::sched::stack::PooledStack;
+use crate::sched::task::{State, Task, Wait};
+use crate::sched::timer::{TimerAction, TimerKey, Timers};
+use crate::sched::unwind;
+
+/// Switches between clock checks in one pass over the run queue (gevent's value).
+const CHECK_EVERY: u32 = 50;
+/// Finished tasks a hub keeps for reuse (like the stack pool, a thread keeps what its
+/// largest burst needed; a task is about 300 bytes).
+const SPARE_TASKS: usize = 128 * 1024;
+/// Longest a pass over the run queue goes on before timers and I/O get a turn.
+const SWITCH_INTERVAL: Duration = Duration::from_millis(5);
+
+/// This thread's scheduler.
+pub(crate) struct Hub {
+    root: Rc<Task>,
+    current: RefCell<Rc<Task>>,
+    run_queue: RefCell<VecDeque<Rc<Task>>>,
+    timers: RefCell<Timers<TimerAction>>,
+    live: RefCell<Live>,
+    next_id: Cell<u64>,
+    next_scope: Cell<u64>,
+    reactor: OnceCell<Reactor>,
+    /// Jobs handed to other threads whose completion has not come back yet.
+    remote_pending: Cell<usize>,
+    /// Greenlets (or greenlet zero) parked on an fd.
+    io_waiters: Cell<usize>,
+    /// Waiters of `run()`.
+    idle: WaitQueue,
+    in_loop: Cell<bool>,
+    /// Finished tasks kept for reuse by later spawns (saves an allocation each).
+    spare: RefCell<Vec<Rc<Task>>>,
+    /// Published to the blocking detector.
+    heartbeat: Arc<Heartbeat>,
+    /// Greenlets whose `unwinding` count is non-zero (see `unwind.rs`).
+    unwinders: Cell<u32>,
+    /// The greenlet running the panic hook, if any. While it runs the hook no other
+    /// greenlet runs: std aborts the process if any panic starts on this thread then.
+    panic_hook: Cell<Option<u64>>,
+    /// Greenlets that became ready while another one ran the panic hook, in order.
+    deferred: RefCell<VecDeque<Rc<Task>>>,
+    /// When the loop last fired timers and polled.
+    last_check: Cell<Instant>,
+    /// Times greenlet zero was popped off the run queue (see `run_loop`).
+    root_turns: Cell<u32>,
+}
+
+impl Hub {
+    fn new() -> Hub {
+        current::mark_has_hub();
+        crate::sys::overflow::install();
+        let root = Rc::new(Task::new(0, None, 0));
+        Hub {
+            current: RefCell::new(root.clone()),
+            root,
+            run_queue: RefCell::new(VecDeque::new()),
+            timers: RefCell::new(Timers::new()),
+            live: RefCell::new(Live::default()),
+            next_id: Cell::new(1),
+            next_scope: Cell::new(1),
+            reactor: OnceCell::new(),
+            remote_pending: Cell::new(0),
+            io_waiters: Cell::new(0),
+            idle: WaitQueue::new(),
+            in_loop: Cell::new(false),
+            spare: RefCell::new(Vec::new()),
+            heartbeat: Heartbeat::register(),
+            unwinders: Cell::new(0),
+            panic_hook: Cell::new(None),
+            deferred: RefCell::new(VecDeque::new()),
+            last_check: Cell::new(Instant::now()),
+            root_turns: Cell::new(0),
+        }
+    }
+
+    /// The running task (greenlet zero when no greenlet runs).
+    #[inline]
+    pub(crate) fn current(&self) -> Rc<Task> {
+        self.current.borrow().clone()
+    }
+
+    /// The running task, unless the hub is in the middle of switching (for the panic
+    /// hook, which may run anywhere).
+    pub(crate) fn try_current(&self) -> Option<Rc<Task>> {
+        self.current.try_borrow().ok().map(|c| c.clone())
+    }
+
+    /// The running greenlet's id and name (`None` on greenlet zero).
+    pub(crate) fn current_identity(&self) -> Option<(u64, String)> {
+        let cur = self.current.try_borrow().ok()?;
+        if cur.is_root() {
+            None
+        } else {
+            Some((cur.id(), cur.name()))
+        }
+    }
+
+    /// Calls `f` with the running task's id and given name, without allocating (for the
+    /// stack overflow report, which runs in a signal handler).
+    pub(crate) fn current_for_report(&self, f: impl FnOnce(u64, Option<&str>)) -> Option<()> {
+        let cur = self.current.try_borrow().ok()?;
+        f(cur.id(), cur.given_name());
+        Some(())
+    }
+
+    /// A token for the current task's next wait.
+    #[inline]
+    pub(crate) fn token(&self) -> Token {
+        let task = self.current();
+        let epoch = task.epoch();
+        Token { task, epoch }
+    }
+
+    /// The reactor, created on first use.
+    pub(crate) fn reactor(&self) -> io::Result<&Reactor> {
+        if let Some(r) = self.reactor.get() {
+            return Ok(r);
+        }
+        let r = Reactor::new()?;
+        Ok(self.reactor.get_or_init(|| r))
+    }
+
+    /// The reactor if it exists.
+    #[inline]
+    pub(crate) fn reactor_if_any(&self) -> Option<&Reactor> {
+        self.reactor.get()
+    }
+
+    /// A fresh id for a `with_timeout` scope.
+    #[inline]
+    pub(crate) fn next_scope_id(&self) -> u64 {
+        let id = self.next_scope.get();
+        self.next_scope.set(id + 1);
+        id
+    }
+
+    /// Whether the hub's loop is running (on greenlet zero's stack).
+    #[inline]
+    pub(crate) fn in_loop(&self) -> bool {
+        self.in_loop.get()
+    }
+
+    /// The id the next `with_timeout` scope will get.
+    #[inline]
+    pub(crate) fn peek_scope_id(&self) -> u64 {
+        self.next_scope.get()
+    }
+
+    // ----- the panic hook -------------------------------------------------------------
+
+    /// The running task starts running the panic hook; `false` if one already does.
+    pub(crate) fn enter_panic_hook(&self, task: &Task) -> bool {
+        if self.panic_hook.get().is_some() {
+            return false;
+        }
+        self.panic_hook.set(Some(task.id()));
+        true
+    }
+
+    /// The panic hook returned: the greenlets deferred meanwhile run next, in order.
+    pub(crate) fn leave_panic_hook(&self) {
+        self.panic_hook.set(None);
+        let mut deferred = self.deferred.borrow_mut();
+        let mut queue = self.run_queue.borrow_mut();
+        while let Some(t) = deferred.pop_back() {
+            queue.push_front(t);
+        }
+    }
+
+    /// Whether `task` runs the panic hook now.
+    #[inline]
+    pub(crate) fn in_panic_hook(&self, task: &Task) -> bool {
+        self.panic_hook.get() == Some(task.id())
+    }
+
+    /// Number of live greenlets (greenlet zero not counted).
+    #[inline]
+    pub(crate) fn live_count(&self) -> usize {
+        self.live.borrow().count()
+    }
+
+    /// Greenlet zero, the thread's own stack.
+    #[inline]
+    pub(crate) fn root(&self) -> &Rc<Task> {
+        &self.root
+    }
+
+    /// Live greenlet `id` in `slot`, if it is still alive there (slots are reused).
+    #[inline]
+    pub(crate) fn live_task(&self, slot: u32, id: u64) -> Option<Rc<Task>> {
+        self.live.borrow().get(slot, id)
+    }
+
+    /// Every live greenlet, in slot order.
+    #[inline]
+    pub(crate) fn live_tasks(&self) -> Vec<Rc<Task>> {
+        self.live.borrow().iter().cloned().collect()
+    }
+
+    /// Entries in the run queue.
+    #[inline]
+    pub(crate) fn ready_count(&self) -> usize {
+        self.run_queue.borrow().len()
+    }
+
+    // ----- timers -------------------------------------------------------------------
+
+    /// Arms a timer.
+    #[inline]
+    pub(crate) fn arm_timer(&self, at: Instant, action: TimerAction) -> TimerKey {
+        self.timers.borrow_mut().insert(at, action)
+    }
+
+    /// Disarms a timer; its action, if it had not fired, is returned (to drop outside
+    /// the borrow).
+    #[inline]
+    pub(crate) fn cancel_timer(&self, key: TimerKey) -> Option<TimerAction> {
+        self.timers.borrow_mut().cancel(key)
+    }
+
+    /// (armed timers, timer slots ever allocated).
+    #[inline]
+    pub(crate) fn timer_counts(&self) -> (usize, usize) {
+        let t = self.timers.borrow();
+        (t.len(), t.capacity())
+    }
+
+    // ----- counted waits ------------------------------------------------------------
+
+    /// A wait parks on an fd (`true`) or ends (`false`).
+    #[inline]
+    pub(crate) fn count_io_wait(&self, parked: bool) {
+        let n = self.io_waiters.get();
+        debug_assert!(parked || n > 0, "io_waiters underflow");
+        self.io_waiters.set(if parked { n + 1 } else { n - 1 });
+    }
+
+    /// Waits parked on fds.
+    #[inline]
+    pub(crate) fn io_waits(&self) -> usize {
+        self.io_waiters.get()
+    }
+
+    /// A job went to another thread (`true`) or its completion came back (`false`).
+    #[inline]
+    pub(crate) fn count_remote(&self, sent: bool) {
+        let n = self.remote_pending.get();
+        debug_assert!(sent || n > 0, "remote_pending underflow");
+        self.remote_pending.set(if sent { n + 1 } else { n - 1 });
+    }
+
+    /// Jobs handed to other threads whose completion has not come back.
+    #[inline]
+    pub(crate) fn remote_jobs(&self) -> usize {
+        self.remote_pending.get()
+    }
+
+    /// A greenlet starts (`true`) or stops (`false`) unwinding a panic of ours.
+    #[inline]
+    pub(crate) fn count_unwinder(&self, starts: bool) {
+        let n = self.unwinders.get();
+        debug_assert!(starts || n > 0, "unwinders underflow");
+        self.unwinders.set(if starts { n + 1 } else { n - 1 });
+    }
+
+    /// Greenlets unwinding a panic of ours.
+    #[inline]
+    pub(crate) fn unwinders(&self) -> u32 {
+        self.unwinders.get()
+    }
+
+    // ----- spawning -------------------------------------------------------------------
+
+    /// Creates a greenlet running `body`, ready now or parked until `start_at`.
+    pub(crate) fn spawn_task(
+        &self,
+        name: Option<Box<str>>,
+        stack_size: usize,
+        start_at: Option<Instant>,
+        body: impl FnOnce() -> Outcome + 'static,
+    ) -> io::Result<Rc<Task>> {
+        let stack = PooledStack::take(stack_size)?;
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        if let Some(n) = &name {
+            self.heartbeat.named(id, n);
+        }
+        crate::diag::log::spawned(id, name.as_deref());
+        let task = self.reuse_task(id, name, stack.size());
+        let coro = Coro::new(stack, move |y| {
+            with(|h| h.current.borrow().set_yielder(y));
+            body()
+        });
+        task.coro().set(coro);
+        {
+            let mut live = self.live.borrow_mut();
+            live.insert(&task);
+            self.heartbeat.greenlets(live.count());
+        }
+        match start_at {
+            None => self.make_ready(&task),
+            Some(at) => {
+                task.park(Wait::Start(at));
+                let token = Token { task: task.clone(), epoch: task.epoch() };
+                task.set_start_timer(Some(self.arm_timer(at, TimerAction::Wake(token))));
+            }
+        }
+        Ok(task)
+    }
+
+    /// A task for a new greenlet: a finished one nothing refers to any more (reset in
+    /// place), or a new allocation.
+    fn reuse_task(&self, id: u64, name: Option<Box<str>>, stack_size: usize) -> Rc<Task> {
+        let spare = self.spare.borrow_mut().pop();
+        if let Some(mut task) = spare {
+            // Unique: no handle, token, timer or queue entry can observe the reset.
+            if let Some(t) = Rc::get_mut(&mut task) {
+                *t = Task::new(id, name, stack_size);
+                return task;
+            }
+        }
+        Rc::new(Task::new(id, name, stack_size))
+    }
+
+    // ----- ready / park ---------------------------------------------------------------
+
+    /// Puts a task at the back of the run queue.
+    #[inline]
+    pub(crate) fn make_ready(&self, task: &Rc<Task>) {
+        task.make_ready();
+        self.run_queue.borrow_mut().push_back(task.clone());
+    }
+
+    /// Parks the current task until a token of its current epoch unparks it (or a
+    /// cancellation is thrown into it). Register the tokens before calling this.
+    ///
+    /// A cancellation already pending is thrown before parking; inside `ffi::no_unwind`
+    /// (where nothing is thrown) a pending one makes the park return at once, so every
+    /// wait of a cancelled greenlet inside a hook fails fast.
+    ///
+    /// A park that does not happen (thrown or returning at once) advances the epoch as a
+    /// wake-up would: the tokens registered for it (a remote waker already fired, say)
+    /// must never end a later wait of the same greenlet.
+    pub(crate) fn park(&self, wait: Wait) {
+        let cur = self.current();
+        if !cur.cancel().is_none() {
+            if let Some(signal) = unwind::deliverable(self, &cur) {
+                cur.skip_epoch();
+                unwind::throw(self, &cur, signal);
+            }
+            if cur.nothrow() > 0 {
+                cur.skip_epoch();
+                return;
+            }
+        }
+        cur.park(wait);
+        self.switch_out(&cur);
+        debug_assert_eq!(cur.state(), State::Running, "a parked task runs again only once resumed");
+        cur.end_wait();
+        self.throw_pending(&cur);
+    }
+
+    /// Moves the current task behind every ready greenlet and runs them.
+    pub(crate) fn yield_now(&self) {
+        let cur = self.current();
+        // A cancel pending already is thrown after the switch (the same thing, one
+        // switch later); a yield inside `ffi::no_unwind` just yields.
+        self.make_ready(&cur);
+        self.switch_out(&cur);
+        self.throw_pending(&cur);
+    }
+
+    /// Throws a deliverable cancellation into the running `task`. Returns `false` when
+    /// one is pending that cannot be thrown because the task runs inside
+    /// `ffi::no_unwind` (its caller must not wait then).
+    #[inline]
+    fn throw_pending(&self, task: &Task) -> bool {
+        if task.cancel().is_none() {
+            return true;
+        }
+        if let Some(signal) = unwind::deliverable(self, task) {
+            unwind::throw(self, task, signal);
+        }
+        task.nothrow() == 0
+    }
+
+    /// Leaves the current task: suspends a greenlet, or runs the loop on greenlet zero.
+    #[inline]
+    fn switch_out(&self, cur: &Rc<Task>) {
+        if cur.is_root() {
+            self.run_loop();
+        } else {
+            // SAFETY: `cur` is the running greenlet (it is `current`) and its body stored
+            // its own yielder before running any user code. This may execute on the
+            // stack of a `raw::Generator` or raw greenlet that `cur` resumed (nested);
+            // `coro::suspend` says why that is sound too.
+            unsafe { coro::suspend(cur.yielder()) }
+        }
+    }
+}
+
+impl Drop for Hub {
+    /// The thread is exiting: unfinished greenlets are abandoned, never resumed.
+    ///
+    /// Their stacks are leaked, never reused (see `Coro::abandon`); a handle that
+    /// outlives this (in another thread-local) finds its greenlet finished with an
+    /// "abandoned" error. If the thread exits from inside a greenlet
+    /// (`std::process::exit` in a greenlet runs this destructor on that greenlet's
+    /// stack), the running greenlet is left alone entirely: its task is leaked, so
+    /// nothing frees the stack the thread is still running on.
+    fn drop(&mut self) {
+        // Nothing runs other threads' jobs any more: they are dropped, now and on push.
+        if let Some(r) = self.reactor.get() {
+            r.remote().close();
+        }
+        let tasks: Vec<Rc<Task>> = self.live.get_mut().drain();
+        for t in &tasks {
+            if t.coro().is_running() {
+                std::mem::forget(t.clone());
+                continue;
+            }
+            t.abandon();
+            if let Some(coro) = t.coro().take() {
+                if t.started() {
+                    coro.abandon();
+                } else {
+                    // Never ran: nothing lives on its stack; its closure's captures drop
+                    // here (greenhub calls from those Drops use the late hub).
+                    drop(coro);
+                }
+            }
+        }
+        self.run_queue.get_mut().clear();
+        self.deferred.get_mut().clear();
+        drop(self.timers.get_mut().drain());
+    }
+}

@@ -1,0 +1,577 @@
+//! A greenlet's private state, shared by its handle and the hub.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::os::fd::RawFd;
+use std::ptr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::sched::coro::{CoroSlot, HubYielder, Outcome};
+use crate::sched::park::WaitQueue;
+use crate::sched::timer::TimerKey;
+
+/// Where a greenlet is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// In the run queue.
+    Ready,
+    /// Executing (or, for greenlet zero, executing its own code).
+    Running,
+    /// Waiting for something to unpark it.
+    Parked,
+    /// Finished with an outcome.
+    Done,
+}
+
+/// What a parked greenlet waits for (shown by `dump()` and the LoopExit message).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Wait {
+    Nothing,
+    Sleep(Option<Instant>),
+    Start(Instant),
+    Join(u64, Option<Instant>),
+    Io { fd: RawFd, interest: crate::Interest, deadline: Option<Instant> },
+    Blocking,
+    Run,
+    Sync(&'static str, Option<Instant>),
+}
+
+impl Wait {
+    /// A human description, with remaining time where there is a deadline.
+    #[inline]
+    pub(crate) fn describe(&self, now: Instant) -> String {
+        fn left(d: &Option<Instant>, now: Instant) -> String {
+            match d {
+                Some(d) => format!(", {} ms left", d.saturating_duration_since(now).as_millis()),
+                None => String::new(),
+            }
+        }
+        match self {
+            Wait::Nothing => "nothing".into(),
+            Wait::Sleep(None) => "sleep forever".into(),
+            Wait::Sleep(Some(d)) => format!("sleep ({} ms left)", d.saturating_duration_since(now).as_millis()),
+            Wait::Start(d) => format!("delayed start ({} ms left)", d.saturating_duration_since(now).as_millis()),
+            Wait::Join(id, d) => format!("join of greenlet-{id}{}", left(d, now)),
+            Wait::Io { fd, interest, deadline } => {
+                let what = match (interest.is_readable(), interest.is_writable()) {
+                    (true, true) => "readable or writable",
+                    (false, true) => "writable",
+                    _ => "readable",
+                };
+                format!("fd {fd} {what}{}", left(deadline, now))
+            }
+            Wait::Blocking => "a threadpool job".into(),
+            Wait::Run => "run() (all greenlets to finish)".into(),
+            Wait::Sync(what, d) => format!("{what}{}", left(d, now)),
+        }
+    }
+}
+
+/// One cancellation request: a kill, or the expiry of `with_timeout` scope `id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
+    Kill,
+    Timeout(u64),
+}
+
+/// The cancellations waiting to be thrown into a greenlet at its next park.
+///
+/// A kill and a timeout are kept side by side: while the greenlet unwinds (say from a
+/// kill, through a `Drop` that waits) a kill cannot be thrown, but the expiry of a
+/// `with_timeout` opened inside that `Drop` can, and must not be lost behind the kill.
+/// Of several expired scopes the outermost (smallest id) is kept: it unwinds through
+/// the inner ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Cancel {
+    kill: bool,
+    /// The outermost expired scope's id; 0 = none (scope ids start at 1). A plain
+    /// integer rather than an `Option` keeps the whole value two words, read on every
+    /// switch.
+    timeout: u64,
+}
+
+impl Cancel {
+    /// Nothing pending.
+    pub(crate) const NONE: Cancel = Cancel { kill: false, timeout: 0 };
+
+    #[inline]
+    pub(crate) fn is_none(self) -> bool {
+        !self.kill && self.timeout == 0
+    }
+
+    /// Whether a kill is pending.
+    #[inline]
+    pub(crate) fn kill(self) -> bool {
+        self.kill
+    }
+
+    /// The pending expiry's scope id, if any.
+    #[inline]
+    pub(crate) fn timeout(self) -> Option<u64> {
+        (self.timeout != 0).then_some(self.timeout)
+    }
+
+    /// `self` with `signal` added.
+    #[inline]
+    pub(crate) fn with(self, signal: Signal) -> Cancel {
+        match signal {
+            Signal::Kill => Cancel { kill: true, ..self },
+            Signal::Timeout(id) => {
+                debug_assert!(id != 0, "scope ids start at 1");
+                Cancel { timeout: self.timeout().map_or(id, |t| t.min(id)), ..self }
+            }
+        }
+    }
+
+    /// `self` with `signal` withdrawn (it was thrown, or its scope ended).
+    #[inline]
+    pub(crate) fn without(self, signal: Signal) -> Cancel {
+        match signal {
+            Signal::Kill => Cancel { kill: false, ..self },
+            Signal::Timeout(id) if self.timeout == id => Cancel { timeout: 0, ..self },
+            Signal::Timeout(_) => self,
+        }
+    }
+}
+
+/// Why a parked greenlet was made ready (an fd wait reads it: readiness, or its
+/// deadline, or something else that ends the wait early).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Not woken since it was created.
+    None,
+    /// Its wait's deadline (or a delayed start's time) came.
+    Timer,
+    /// Its fd became ready (or the fd was closed under it).
+    Io,
+    /// A primitive handed it what it waited for (an event set, a queue item, a lock, a
+    /// finished greenlet, another thread's completion).
+    Notify,
+    /// A kill or an expired `with_timeout` scope is to be thrown into it.
+    Cancel,
+}
+
+/// A greenlet (or greenlet zero, the thread's own stack: id 0, no coroutine).
+///
+/// Every field is private: the methods below are its only readers and writers, and the
+/// state changes are named transitions that check the invariants in debug builds.
+///
+/// Invariants:
+/// - **Life**: a new task is `Running` until `Hub::spawn_task` makes it `Ready` (or
+///   parks it for a delayed start); then `Ready → Running` (`begin_run`, by the hub
+///   only), `Running → Ready` (`make_ready`: a yield), `Running → Parked` (`park`),
+///   `Parked → Ready` (`make_ready`: a wake-up), and any of them `→ Done` (`finish`).
+///   `Done` is final; greenlet zero is never `Done`.
+/// - **Run queue**: a `Ready` task has exactly one entry in its hub's run queue (so
+///   `make_ready` is never called on a `Ready` task); entries of tasks that finished
+///   meanwhile (killed before they ran) are skipped when popped.
+/// - **Epoch**: advances exactly when the task becomes `Ready` or a park does not happen
+///   (`skip_epoch`); a wait token is live while its epoch equals the task's and the task
+///   is `Parked`, so a wake-up is delivered at most once per park.
+/// - **Coroutine**: greenlet zero never has one; a greenlet has one from spawn until it
+///   finishes (taken before `finish`) or is abandoned with its thread.
+/// - **Outcome**: set only by `finish` (or the hub's `Drop`), then read by handles and
+///   taken at most once (`take_outcome`); a detached task without links keeps none.
+/// - **Cancellation**: nothing is thrown while `nothrow > 0` (inside `ffi::no_unwind`);
+///   a finished task has no pending cancellation.
+pub(crate) struct Task {
+    id: u64,
+    name: Option<Box<str>>,
+    /// Index in the hub's live table.
+    slot: Cell<u32>,
+    state: Cell<State>,
+    /// Bumped each time the task becomes ready; tokens from older epochs are stale.
+    epoch: Cell<u32>,
+    started: Cell<bool>,
+    /// The coroutine; empty for greenlet zero and once done.
+    coro: CoroSlot,
+    yielder: Cell<*const HubYielder>,
+    cancel: Cell<Cancel>,
+    /// Depth of `ffi::no_unwind` sections: while > 0 nothing is thrown into the greenlet
+    /// (it runs inside an `extern "C"` hook); a pending cancel makes its waits return at
+    /// once instead.
+    nothrow: Cell<u32>,
+    /// Panics of ours in flight on this greenlet's stack (see `unwind.rs`).
+    unwinding: Cell<u32>,
+    /// The first `with_timeout` scope id opened after the outermost of those panics
+    /// started: only scopes from there on can catch what is thrown meanwhile.
+    unwind_floor: Cell<u64>,
+    wait: Cell<Wait>,
+    woken: Cell<Wake>,
+    outcome: RefCell<Option<Outcome>>,
+    /// The handle was dropped before the greenlet finished: nobody will read the outcome.
+    detached: Cell<bool>,
+    joiners: WaitQueue,
+    stack_size: usize,
+    /// The timer of a `spawn_later` greenlet that has not started.
+    start_timer: Cell<Option<TimerKey>>,
+    /// The raw greenlet running on this task's stack, if any (see `raw::Greenlet`).
+    raw_current: RefCell<Option<Rc<dyn Any>>>,
+    /// Links (`Greenlet::link*`), allocated on first use.
+    links: std::cell::OnceCell<Box<crate::link::Links>>,
+    /// Greenlet-local values (`greenlet_local!`), allocated on first use.
+    locals: std::cell::OnceCell<Box<crate::local::Locals>>,
+}
+
+impl Task {
+    #[inline]
+    pub(crate) fn new(id: u64, name: Option<Box<str>>, stack_size: usize) -> Task {
+        Task {
+            id,
+            name,
+            slot: Cell::new(u32::MAX),
+            state: Cell::new(State::Running),
+            epoch: Cell::new(0),
+            started: Cell::new(false),
+            coro: CoroSlot::empty(),
+            yielder: Cell::new(ptr::null()),
+            cancel: Cell::new(Cancel::NONE),
+            nothrow: Cell::new(0),
+            unwinding: Cell::new(0),
+            unwind_floor: Cell::new(0),
+            wait: Cell::new(Wait::Nothing),
+            woken: Cell::new(Wake::None),
+            outcome: RefCell::new(None),
+            detached: Cell::new(false),
+            joiners: WaitQueue::new(),
+            stack_size,
+            start_timer: Cell::new(None),
+            raw_current: RefCell::new(None),
+            links: std::cell::OnceCell::new(),
+            locals: std::cell::OnceCell::new(),
+        }
+    }
+
+    // ----- identity ---------------------------------------------------------------------
+
+    /// The greenlet's id (0: greenlet zero).
+    #[inline]
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The name given at spawn, if any (no allocation: the overflow handler reads it).
+    #[inline]
+    pub(crate) fn given_name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The usable size of the greenlet's stack (0 for greenlet zero).
+    #[inline]
+    pub(crate) fn stack_size(&self) -> usize {
+        self.stack_size
+    }
+
+    /// Index in the hub's live table.
+    #[inline]
+    pub(crate) fn slot(&self) -> u32 {
+        self.slot.get()
+    }
+
+    /// Records the live-table slot (`Live::insert` only).
+    #[inline]
+    pub(crate) fn set_slot(&self, slot: u32) {
+        self.slot.set(slot);
+    }
+
+    // ----- life: the transitions ------------------------------------------------------
+
+    #[inline]
+    pub(crate) fn state(&self) -> State {
+        self.state.get()
+    }
+
+    /// Whether the task has finished.
+    #[inline]
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.get() == State::Done
+    }
+
+    /// Whether the greenlet has ever run.
+    #[inline]
+    pub(crate) fn started(&self) -> bool {
+        self.started.get()
+    }
+
+    /// `Running`/`Parked` → `Ready`: the caller puts it into the run queue (once).
+    #[inline]
+    pub(crate) fn make_ready(&self) {
+        debug_assert!(
+            matches!(self.state.get(), State::Running | State::Parked),
+            "make_ready of a {:?} task (a ready task is queued exactly once)",
+            self.state.get()
+        );
+        self.state.set(State::Ready);
+        self.epoch.set(self.epoch.get().wrapping_add(1));
+    }
+
+    /// `Ready` → `Running`: the hub resumes it now.
+    #[inline]
+    pub(crate) fn begin_run(&self) {
+        debug_assert_eq!(self.state.get(), State::Ready, "only a ready task is resumed");
+        debug_assert!(!self.is_root(), "greenlet zero is not resumed, it returns");
+        self.state.set(State::Running);
+        self.started.set(true);
+    }
+
+    /// Greenlet zero leaves the hub loop (its wait is over, or the loop panicked).
+    #[inline]
+    pub(crate) fn root_resumes(&self) {
+        debug_assert!(self.is_root());
+        self.state.set(State::Running);
+    }
+
+    /// `Running` → `Parked` on `wait` (or `New` → `Parked` for a delayed start).
+    #[inline]
+    pub(crate) fn park(&self, wait: Wait) {
+        debug_assert_eq!(self.state.get(), State::Running, "only the running task parks");
+        self.state.set(State::Parked);
+        self.wait.set(wait);
+    }
+
+    /// After a park: the wait is over (the task runs again).
+    #[inline]
+    pub(crate) fn end_wait(&self) {
+        self.wait.set(Wait::Nothing);
+    }
+
+    /// A park that does not happen (thrown, or returning at once in `no_unwind`): the
+    /// epoch advances as a wake-up would, so its tokens can never end a later wait.
+    #[inline]
+    pub(crate) fn skip_epoch(&self) {
+        self.epoch.set(self.epoch.get().wrapping_add(1));
+    }
+
+    /// The current epoch (for wait tokens).
+    #[inline]
+    pub(crate) fn epoch(&self) -> u32 {
+        self.epoch.get()
+    }
+
+    /// → `Done` with `outcome`, which is kept unless nobody can read it. Returns the
+    /// outcome when it was not kept (the caller drops it).
+    #[inline]
+    pub(crate) fn finish(&self, outcome: Outcome) -> Option<Outcome> {
+        debug_assert!(!self.is_done(), "a task finishes once");
+        debug_assert!(!self.is_root(), "greenlet zero never finishes");
+        debug_assert!(!self.coro.is_present(), "the coroutine is taken before finish");
+        self.state.set(State::Done);
+        self.wait.set(Wait::Nothing);
+        self.cancel.set(Cancel::NONE);
+        if self.detached.get() && !self.linked() {
+            return Some(outcome); // its handle is gone: nobody can read it
+        }
+        *self.outcome.borrow_mut() = Some(outcome);
+        None
+    }
+
+    /// → `Done` because its thread exited before it finished (the hub's `Drop`).
+    #[inline]
+    pub(crate) fn abandon(&self) {
+        self.state.set(State::Done);
+        if !self.detached.get() {
+            *self.outcome.borrow_mut() = Some(Err(crate::GreenletError::Panicked(
+                "greenlet abandoned: the thread of its hub exited before it finished".into(),
+            )));
+        }
+    }
+
+    /// What the parked task waits for.
+    #[inline]
+    pub(crate) fn wait(&self) -> Wait {
+        self.wait.get()
+    }
+
+    /// Why the task was last made ready.
+    #[inline]
+    pub(crate) fn woken(&self) -> Wake {
+        self.woken.get()
+    }
+
+    #[inline]
+    pub(crate) fn set_woken(&self, why: Wake) {
+        self.woken.set(why);
+    }
+
+    // ----- the coroutine ----------------------------------------------------------------
+
+    /// The task's coroutine slot.
+    #[inline]
+    pub(crate) fn coro(&self) -> &CoroSlot {
+        &self.coro
+    }
+
+    /// The running greenlet's yielder (stored by its body before any user code runs).
+    #[inline]
+    pub(crate) fn yielder(&self) -> *const HubYielder {
+        self.yielder.get()
+    }
+
+    #[inline]
+    pub(crate) fn set_yielder(&self, y: *const HubYielder) {
+        self.yielder.set(y);
+    }
+
+    /// The raw greenlet running on this task's stack, if any (`raw::Greenlet`).
+    #[inline]
+    pub(crate) fn raw_current(&self) -> &RefCell<Option<Rc<dyn Any>>> {
+        &self.raw_current
+    }
+
+    /// Sets or takes the timer of a delayed start.
+    #[inline]
+    pub(crate) fn set_start_timer(&self, key: Option<TimerKey>) {
+        self.start_timer.set(key);
+    }
+
+    #[inline]
+    pub(crate) fn take_start_timer(&self) -> Option<TimerKey> {
+        self.start_timer.take()
+    }
+
+    // ----- cancellation -------------------------------------------------------------
+
+    /// The cancellations waiting to be thrown.
+    #[inline]
+    pub(crate) fn cancel(&self) -> Cancel {
+        self.cancel.get()
+    }
+
+    /// Records `signal` (a finished task ignores it).
+    #[inline]
+    pub(crate) fn add_cancel(&self, signal: Signal) {
+        if !self.is_done() {
+            self.cancel.set(self.cancel.get().with(signal));
+        }
+    }
+
+    /// Withdraws `signal` (thrown, or its scope ended).
+    #[inline]
+    pub(crate) fn withdraw_cancel(&self, signal: Signal) {
+        self.cancel.set(self.cancel.get().without(signal));
+    }
+
+    /// Depth of `ffi::no_unwind` sections (nothing is thrown while > 0).
+    #[inline]
+    pub(crate) fn nothrow(&self) -> u32 {
+        self.nothrow.get()
+    }
+
+    #[inline]
+    pub(crate) fn enter_nothrow(&self) {
+        self.nothrow.set(self.nothrow.get() + 1);
+    }
+
+    #[inline]
+    pub(crate) fn leave_nothrow(&self) {
+        debug_assert!(self.nothrow.get() > 0, "unbalanced no_unwind");
+        self.nothrow.set(self.nothrow.get() - 1);
+    }
+
+    /// Panics of ours in flight on this stack, and the scope floor (see `unwind.rs`).
+    #[inline]
+    pub(crate) fn unwinding(&self) -> (u32, u64) {
+        (self.unwinding.get(), self.unwind_floor.get())
+    }
+
+    #[inline]
+    pub(crate) fn set_unwinding(&self, depth: u32, floor: u64) {
+        self.unwinding.set(depth);
+        self.unwind_floor.set(floor);
+    }
+
+    // ----- outcome and joiners ------------------------------------------------------------
+
+    /// The outcome, once finished (until taken).
+    #[inline]
+    pub(crate) fn outcome(&self) -> std::cell::Ref<'_, Option<Outcome>> {
+        self.outcome.borrow()
+    }
+
+    /// Takes the outcome out (at most once: later calls get `None`).
+    #[inline]
+    pub(crate) fn take_outcome(&self) -> Option<Outcome> {
+        self.outcome.borrow_mut().take()
+    }
+
+    /// The handle is gone: nobody will read the outcome.
+    #[inline]
+    pub(crate) fn detach(&self) {
+        self.detached.set(true);
+    }
+
+    #[inline]
+    pub(crate) fn is_detached(&self) -> bool {
+        self.detached.get()
+    }
+
+    /// Those waiting for the task to finish.
+    #[inline]
+    pub(crate) fn joiners(&self) -> &WaitQueue {
+        &self.joiners
+    }
+
+    /// The task's links, allocated now if it had none.
+    #[inline]
+    pub(crate) fn links(&self) -> &crate::link::Links {
+        self.links.get_or_init(Default::default)
+    }
+
+    /// The task's greenlet-local values, allocated now if it had none.
+    #[inline]
+    pub(crate) fn locals(&self) -> &crate::local::Locals {
+        self.locals.get_or_init(Default::default)
+    }
+
+    /// Takes the task's greenlet-local values out (to drop them).
+    #[inline]
+    pub(crate) fn take_locals(&self) -> Option<std::collections::HashMap<usize, Rc<dyn Any>>> {
+        self.locals.get().map(|l| l.take())
+    }
+
+    /// The task's links, if it ever had any.
+    #[inline]
+    pub(crate) fn links_if_any(&self) -> Option<&crate::link::Links> {
+        self.links.get().map(|b| &**b)
+    }
+
+    /// Whether the task's outcome must stay for its links.
+    #[inline]
+    pub(crate) fn linked(&self) -> bool {
+        self.links_if_any().is_some_and(|l| l.in_use())
+    }
+
+    /// Whether this is greenlet zero (the thread's own stack).
+    #[inline]
+    pub(crate) fn is_root(&self) -> bool {
+        self.id == 0
+    }
+
+    /// The greenlet's name: the given one, or `greenlet-<id>`.
+    #[inline]
+    pub(crate) fn name(&self) -> String {
+        match &self.name {
+            Some(n) => n.to_string(),
+            None if self.is_root() => thread_name(),
+            None => format!("greenlet-{}", self.id),
+        }
+    }
+}
+
+/// The current thread's name, as greenlet zero's name (`<unnamed>` if it has none).
+pub(crate) fn thread_name() -> String {
+    std::thread::current().name().unwrap_or("<unnamed>").to_string()
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.id)
+            .field("name", &self.name())
+            .field("state", &self.state.get())
+            .field("wait", &self.wait.get())
+            .finish()
+    }
+}
