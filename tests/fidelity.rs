@@ -10,7 +10,7 @@ use greenhub::{
     pool::Group, queue::Queue, sleep, spawn, sync::Event, with_timeout, yield_now, GreenletError, TimedOut,
 };
 
-mod common;
+use greenhub_testkit as common;
 
 // gevent/tests/test__sleep0.py: `with Timeout(..): while True: sleep(0)` on the main
 // greenlet must time out; a yield loop on the thread's own stack must not starve timers.

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use greenhub::{pool::Pool, sleep, spawn, with_timeout, yield_now, Builder, GreenletError, TimedOut};
 
-mod common;
 use common::{child, child_with, is_child};
+use greenhub_testkit as common;
 
 const T: Duration = Duration::from_secs(20);
 

@@ -110,7 +110,7 @@ impl<S: AsRawFd + AsFd> Evented<S> {
     pub(crate) fn read_stream(&self, len: usize, op: impl FnMut(&S) -> io::Result<usize>) -> io::Result<usize> {
         let n = self.read_with(op)?;
         if n > 0 && n < len {
-            self.reg.clear_readable();
+            self.reg.clear_ready(Interest::READABLE);
         }
         Ok(n)
     }

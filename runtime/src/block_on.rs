@@ -14,6 +14,7 @@
 //! future, pinned on the greenlet's stack, is dropped by the unwinding (its destructors
 //! run there).
 
+use crate::sched::task::Primitive;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -105,7 +106,7 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
         // A wake-up between the poll and the registration set `notified` (the waker
         // then found no waiter, or claimed this one: either way no park).
         if !slot.notified.swap(false, Ordering::SeqCst) {
-            parked.waiter.wait("block_on", None);
+            parked.waiter.wait(Primitive::BlockOn, None);
         }
         drop(parked);
         slot.notified.store(false, Ordering::SeqCst);

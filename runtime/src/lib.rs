@@ -70,7 +70,9 @@ pub use runtime::{Runtime, RuntimeBuilder};
 pub use sched::reactor::{
     deregister, retry_fd, wait_any, wait_fd, wait_readable, wait_writable, Interest, Registration,
 };
-pub use sched::stack::{guard_method as stack_guard_method, stack_slabs, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+pub use sched::stack::{
+    guard_method as stack_guard_method, stack_slabs, GuardMethod, DEFAULT_STACK_SIZE, MIN_STACK_SIZE,
+};
 pub use sleep::{sleep, yield_now};
 pub use timeout::with_timeout;
 pub use wait::{iwait, wait, Iwait, WaitSlot, Waitable};

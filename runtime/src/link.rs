@@ -7,6 +7,7 @@
 //! `Greenlet::get` waits for them first, and a handle dropped meanwhile leaves the
 //! outcome to the task (dropped with its last reference).
 
+use crate::sched::task::Primitive;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
@@ -103,7 +104,7 @@ pub(crate) fn fire(task: &Rc<Task>) {
 pub(crate) fn wait_for(task: &Task) {
     if let Some(links) = task.links_if_any() {
         while links.in_use() {
-            hub::with(|h| wait_in(h, &links.done, Wait::Sync("links of a finished greenlet", None), None, || {}));
+            hub::with(|h| wait_in(h, &links.done, Wait::Sync(Primitive::Links, None), None, || {}));
         }
     }
 }

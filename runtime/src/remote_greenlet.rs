@@ -10,6 +10,7 @@
 //! the running ones reports those abandoned at thread exit (their stacks are leaked,
 //! never unwound — see `Coro::abandon`).
 
+use crate::sched::task::Primitive;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
@@ -236,7 +237,7 @@ impl<T: Send> RemoteGreenlet<T> {
             if crate::xthread::wait::expired(deadline) {
                 return false;
             }
-            wait_in_list(&self.completion.state, st, |s| &mut s.joiners, "remote greenlet join", deadline, || {});
+            wait_in_list(&self.completion.state, st, |s| &mut s.joiners, Primitive::RemoteJoin, deadline, || {});
         }
     }
 

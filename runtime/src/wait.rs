@@ -1,6 +1,7 @@
 //! [`wait`] and [`iwait`] (gevent.wait / gevent.iwait): wait for any of several things
 //! that become ready once — greenlets, events, async results — in completion order.
 
+use crate::sched::task::Primitive;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -178,7 +179,7 @@ impl Iwait<'_> {
             let _regs = Regs(slots.iter().zip(pending).map(|(s, o)| (Some(s.0.push(token.clone())), o)).collect());
             let _timer = TimerGuard::wake_at(h, self.deadline, &token);
             drop(token);
-            h.park(Wait::Sync("wait/iwait", self.deadline));
+            h.park(Wait::Sync(Primitive::WaitAny, self.deadline));
         })
     }
 }

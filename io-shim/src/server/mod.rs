@@ -81,7 +81,7 @@ impl Conns {
     pub(crate) fn pool(&self) -> &Pool {
         match self {
             Conns::Limited(p) => p,
-            Conns::Unlimited(g) => g,
+            Conns::Unlimited(g) => g.as_pool(),
         }
     }
 }

@@ -14,6 +14,7 @@
 //! Items are never dropped under the lock (a `Drop` may use the channel): whatever is
 //! dropped is moved out first.
 
+use crate::sched::task::Primitive;
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -204,7 +205,7 @@ impl<T> Chan<T> {
             let key = st.send_waiters.push(waiter.clone(), 0, v);
             drop(st);
             let mut guard = SendWait { chan: self, waiter, key, done: false };
-            guard.waiter.wait("channel send", deadline);
+            guard.waiter.wait(Primitive::ChannelSend, deadline);
             match guard.settle() {
                 None => return Ok(()), // a receiver took it
                 Some(back) => v = back,
@@ -230,7 +231,7 @@ impl<T> Chan<T> {
             let key = st.recv_waiters.push(waiter.clone(), 0, ());
             drop(st);
             let mut guard = RecvWait { chan: self, waiter, key, done: false };
-            guard.waiter.wait("channel recv", deadline);
+            guard.waiter.wait(Primitive::ChannelRecv, deadline);
             if let Some(v) = guard.settle() {
                 return Ok(v);
             }

@@ -1,5 +1,6 @@
 //! `Select`: wait on several receivers at once; the first that is ready wins.
 
+use crate::sched::task::Primitive;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -174,7 +175,7 @@ impl<'a, R> Select<'a, R> {
                 guard.finish_without(None);
                 return None;
             }
-            guard.waiter.wait("channel select", deadline);
+            guard.waiter.wait(Primitive::ChannelSelect, deadline);
             match guard.waiter.withdraw() {
                 None | Some(WOKEN) => guard.finish_without(None),
                 Some(case) => {

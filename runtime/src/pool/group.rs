@@ -1,12 +1,13 @@
 //! `Group`: an unbounded pool (gevent.pool.Group).
 
 use std::fmt;
-use std::ops::Deref;
+use std::time::Duration;
 
-use super::Pool;
+use super::{Imap, ImapUnordered, Pool};
+use crate::greenlet::Greenlet;
 
-/// A [`Pool`] without a size limit: `spawn` never waits. Everything else (join, kill,
-/// map, imap_unordered) is the pool's.
+/// A [`Pool`] without a size limit: `spawn` never waits. Its methods are the pool's
+/// (each delegates; a group is never `full`).
 ///
 /// ```
 /// let group = greenhub::pool::Group::new();
@@ -40,11 +41,97 @@ impl Group {
     pub fn new() -> Group {
         Group { pool: Pool::with_size(None) }
     }
-}
 
-impl Deref for Group {
-    type Target = Pool;
-    fn deref(&self) -> &Pool {
+    /// The group as a [`Pool`] with no size limit, for code that takes either.
+    ///
+    /// ```
+    /// let group = greenhub::pool::Group::new();
+    /// let pool: &greenhub::pool::Pool = group.as_pool();
+    /// assert_eq!(pool.free_count(), usize::MAX);
+    /// ```
+    pub fn as_pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Always `false`: a group has no size limit (gevent's `Group.full()`).
+    pub fn full(&self) -> bool {
+        false
+    }
+
+    /// See [`Pool::len`].
+    pub fn len(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// See [`Pool::is_empty`].
+    pub fn is_empty(&self) -> bool {
+        self.pool.is_empty()
+    }
+
+    /// See [`Pool::spawn`] (a group never waits for a free slot).
+    pub fn spawn<F, T>(&self, f: F) -> Greenlet<T>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.pool.spawn(f)
+    }
+
+    /// See [`Pool::join`].
+    pub fn join(&self) {
+        self.pool.join()
+    }
+
+    /// See [`Pool::join_timeout`].
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.pool.join_timeout(timeout)
+    }
+
+    /// See [`Pool::kill`].
+    pub fn kill(&self) {
+        self.pool.kill()
+    }
+
+    /// See [`Pool::map`] (a group never waits for a free slot).
+    pub fn map<I, F, T>(&self, items: I, f: F) -> Vec<T>
+    where
+        I: IntoIterator,
+        I::Item: 'static,
+        F: Fn(I::Item) -> T + 'static,
+        T: 'static,
+    {
+        self.pool.map(items, f)
+    }
+
+    /// See [`Pool::apply`] (a group never waits for a free slot).
+    pub fn apply<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> T {
+        self.pool.apply(f)
+    }
+
+    /// See [`Pool::apply_async`] (a group never waits for a free slot).
+    pub fn apply_async<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> Greenlet<T> {
+        self.pool.apply_async(f)
+    }
+
+    /// See [`Pool::imap`] (a group never waits for a free slot).
+    pub fn imap<I, F, T>(&self, items: I, f: F) -> Imap<I::IntoIter, F, T>
+    where
+        I: IntoIterator,
+        I::Item: 'static,
+        F: Fn(I::Item) -> T + 'static,
+        T: 'static,
+    {
+        self.pool.imap(items, f)
+    }
+
+    /// See [`Pool::imap_unordered`] (a group never waits for a free slot).
+    pub fn imap_unordered<I, F, T>(&self, items: I, f: F) -> ImapUnordered<I::IntoIter, F, T>
+    where
+        I: IntoIterator,
+        I::Item: 'static,
+        F: Fn(I::Item) -> T + 'static,
+        T: 'static,
+    {
+        self.pool.imap_unordered(items, f)
     }
 }

@@ -1,5 +1,6 @@
 //! `Pool`: at most `n` greenlets at once (gevent.pool.Pool).
 
+use crate::sched::task::Primitive;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
@@ -187,7 +188,7 @@ impl Pool {
             let mut woken = false;
             while p.running.get() >= size || (!woken && p.slot_waiters.has_live()) {
                 woken = hub::with(|h| {
-                    wait_in(h, &p.slot_waiters, Wait::Sync("pool slot", deadline), deadline, || {
+                    wait_in(h, &p.slot_waiters, Wait::Sync(Primitive::PoolSlot, deadline), deadline, || {
                         if self.free_count() > 0 {
                             hub::with(|h| p.slot_waiters.wake_one(h));
                         }
@@ -242,8 +243,9 @@ impl Pool {
 
     fn join_until(&self, deadline: Option<Instant>) -> bool {
         while !self.is_empty() {
-            if !hub::with(|h| wait_in(h, &self.inner.join_waiters, Wait::Sync("pool join", deadline), deadline, || {}))
-            {
+            if !hub::with(|h| {
+                wait_in(h, &self.inner.join_waiters, Wait::Sync(Primitive::PoolJoin, deadline), deadline, || {})
+            }) {
                 return self.is_empty();
             }
         }
@@ -338,7 +340,7 @@ impl Pool {
         let p = &self.inner;
         while self.free_count() == 0 {
             let woken = hub::with(|h| {
-                wait_in(h, &p.slot_waiters, Wait::Sync("pool slot (wait_available)", None), None, || {
+                wait_in(h, &p.slot_waiters, Wait::Sync(Primitive::PoolAvailable, None), None, || {
                     if self.free_count() > 0 {
                         hub::with(|h| p.slot_waiters.wake_one(h));
                     }

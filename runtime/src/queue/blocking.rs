@@ -1,5 +1,6 @@
 //! `Queue<T>`: bounded, unbounded or rendezvous FIFO (gevent.queue.Queue / Channel).
 
+use crate::sched::task::Primitive;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
@@ -130,7 +131,7 @@ impl<T, O: Order<T>> Core<T, O> {
             if self.shut.get() {
                 return None;
             }
-            let woken = self.wait_item("queue peek (empty)", deadline);
+            let woken = self.wait_item(Primitive::QueuePeek, deadline);
             if woken {
                 if let Some(v) = self.try_peek() {
                     // Woken for an item it does not take: the next getter gets the chance.
@@ -195,7 +196,7 @@ impl<T, O: Order<T>> Core<T, O> {
                 return Ok(());
             }
             let woken = hub::with(|h| {
-                wait_in(h, &self.putters, Wait::Sync("queue put (full)", deadline), deadline, || {
+                wait_in(h, &self.putters, Wait::Sync(Primitive::QueuePutFull, deadline), deadline, || {
                     // Woken for room we will not use: hand the chance on.
                     if self.has_room() {
                         hub::with(|h| self.putters.wake_one(h));
@@ -216,7 +217,7 @@ impl<T, O: Order<T>> Core<T, O> {
     /// Waits in the getters' queue for an item (at most until `deadline`); `true` if woken
     /// through the queue. A waiter woken for an item that then unwinds hands the wake-up
     /// on to the next getter.
-    fn wait_item(&self, what: &'static str, deadline: Option<Instant>) -> bool {
+    fn wait_item(&self, what: Primitive, deadline: Option<Instant>) -> bool {
         hub::with(|h| {
             wait_in(h, &self.getters, Wait::Sync(what, deadline), deadline, || {
                 if !self.is_empty() {
@@ -234,7 +235,7 @@ impl<T, O: Order<T>> Core<T, O> {
             if self.shut.get() {
                 return None;
             }
-            let woken = self.wait_item("queue get (empty)", deadline);
+            let woken = self.wait_item(Primitive::QueueGet, deadline);
             if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.try_get();
             }
@@ -283,7 +284,7 @@ impl<T, O: Order<T>> Core<T, O> {
                 self.offers.borrow_mut().push_back(Offer { key, putter: token.clone(), item });
                 let _timer = TimerGuard::wake_at(h, deadline, &token);
                 drop(token);
-                h.park(Wait::Sync("queue put (rendezvous)", deadline));
+                h.park(Wait::Sync(Primitive::QueuePutRendezvous, deadline));
             });
             match withdraw.take() {
                 None => return Ok(()),     // a getter took it

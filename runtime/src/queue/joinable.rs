@@ -1,6 +1,7 @@
 //! `JoinableQueue<T>`: a queue whose consumers report `task_done`, and `join` waits
 //! for every put item to be done (gevent.queue.JoinableQueue).
 
+use crate::sched::task::Primitive;
 use std::cell::Cell;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -215,7 +216,8 @@ impl<T> JoinableQueue<T> {
 
     fn join_until(&self, deadline: Option<Instant>) -> bool {
         while self.unfinished.get() > 0 {
-            if !hub::with(|h| wait_in(h, &self.joiners, Wait::Sync("joinable queue join", deadline), deadline, || {})) {
+            if !hub::with(|h| wait_in(h, &self.joiners, Wait::Sync(Primitive::JoinableJoin, deadline), deadline, || {}))
+            {
                 return self.unfinished.get() == 0;
             }
         }

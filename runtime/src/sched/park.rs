@@ -192,3 +192,59 @@ pub(crate) fn wait_in<F: FnOnce()>(
     guard.pass_on = None;
     !guard.waiting.take().expect("set above").cancel()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sched::hub;
+    use crate::sched::task::Wait;
+
+    /// A task parked in its first wait, and a token for that wait. (Never resumed: the
+    /// tests only look at the run queue's bookkeeping, on their own thread's hub.)
+    fn parked(id: u64) -> Token {
+        let task = Rc::new(Task::new(id, None, 0));
+        task.park(Wait::Nothing);
+        Token { epoch: task.epoch(), task }
+    }
+
+    #[test]
+    fn wake_one_is_fifo_and_skips_waiters_woken_elsewhere() {
+        hub::with(|h| {
+            let q = WaitQueue::new();
+            let (a, b, c) = (parked(1), parked(2), parked(3));
+            let _wa = q.push(a.clone());
+            let wb = q.push(b.clone());
+            let _wc = q.push(c.clone());
+            assert!(q.wake_one(h));
+            assert_eq!(a.task.state(), State::Ready);
+            assert_eq!(a.task.woken(), Wake::Notify);
+            assert!(b.unpark(h, Wake::Timer), "b's own timer wakes it first");
+            assert!(q.wake_one(h), "b is skipped: c is woken");
+            assert_eq!(c.task.state(), State::Ready);
+            assert_eq!(q.len(), 1, "b stays registered until its guard withdraws it");
+            assert!(wb.cancel(), "not woken through the queue");
+            assert_eq!(q.len(), 0);
+            assert!(!q.wake_one(h));
+        });
+    }
+
+    #[test]
+    fn stale_tokens_never_wake_and_guards_withdraw() {
+        hub::with(|h| {
+            let q = WaitQueue::new();
+            let a = parked(1);
+            let stale = Token { task: a.task.clone(), epoch: a.epoch.wrapping_sub(1) };
+            assert!(!stale.unpark(h, Wake::Notify), "a token of an older wait");
+            {
+                let _w = q.push(a.clone());
+                assert!(q.has_live());
+            }
+            assert_eq!(q.len(), 0, "the guard's drop withdrew it");
+            let (b, c) = (parked(2), parked(3));
+            let (_wb, _wc) = (q.push(b.clone()), q.push(c.clone()));
+            assert_eq!(q.wake_all(h), 2);
+            assert_eq!((b.task.state(), c.task.state()), (State::Ready, State::Ready));
+            assert!(!q.has_live());
+        });
+    }
+}

@@ -102,6 +102,18 @@ impl BitOr for Interest {
     }
 }
 
+/// The readiness bits an interest looks at: its directions plus their hang-up bits.
+fn bits_of(interest: Interest) -> u8 {
+    let mut bits = 0;
+    if interest.is_readable() {
+        bits |= READABLE | READ_CLOSED;
+    }
+    if interest.is_writable() {
+        bits |= WRITABLE | WRITE_CLOSED;
+    }
+    bits
+}
+
 struct Entry {
     fd: RawFd,
     gen: u32,
@@ -114,12 +126,26 @@ struct Entry {
     writers: Vec<Token>,
 }
 
+/// Registered fds by slot. A slot's generation advances each time it is reused, and
+/// every handle, waiter and poll token names its entry by `(slot, gen)`: an entry that
+/// was removed (and its slot given to another fd) is never found through an old name.
 #[derive(Default)]
 struct FdTable {
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,
     gens: Vec<u32>,
     by_fd: HashMap<RawFd, u32>,
+}
+
+impl FdTable {
+    /// The entry named `(slot, gen)`, if it is still that one.
+    fn get(&self, slot: u32, gen: u32) -> Option<&Entry> {
+        self.entries.get(slot as usize)?.as_ref().filter(|e| e.gen == gen)
+    }
+
+    fn get_mut(&mut self, slot: u32, gen: u32) -> Option<&mut Entry> {
+        self.entries.get_mut(slot as usize)?.as_mut().filter(|e| e.gen == gen)
+    }
 }
 
 /// The hub's poller.
@@ -240,9 +266,8 @@ impl Reactor {
     fn remove(&self, hub: &Hub, slot: u32, gen: u32) {
         let entry = {
             let mut t = self.table.borrow_mut();
-            match t.entries.get(slot as usize) {
-                Some(Some(e)) if e.gen == gen => {}
-                _ => return,
+            if t.get(slot, gen).is_none() {
+                return;
             }
             let e = t.entries[slot as usize].take().expect("checked above");
             t.by_fd.remove(&e.fd);
@@ -259,13 +284,10 @@ impl Reactor {
     fn drop_ref(&self, hub: &Hub, slot: u32, gen: u32) {
         let last = {
             let mut t = self.table.borrow_mut();
-            match t.entries.get_mut(slot as usize) {
-                Some(Some(e)) if e.gen == gen => {
-                    e.refs = e.refs.saturating_sub(1);
-                    e.refs == 0
-                }
-                _ => false,
-            }
+            t.get_mut(slot, gen).is_some_and(|e| {
+                e.refs = e.refs.saturating_sub(1);
+                e.refs == 0
+            })
         };
         if last {
             self.remove(hub, slot, gen);
@@ -274,17 +296,12 @@ impl Reactor {
 
     /// The entry's readiness bits; 0 once it is gone (the wait then reports that).
     fn readiness(&self, slot: u32, gen: u32) -> u8 {
-        match self.table.borrow().entries.get(slot as usize) {
-            Some(Some(e)) if e.gen == gen => e.ready,
-            _ => 0,
-        }
+        self.table.borrow().get(slot, gen).map_or(0, |e| e.ready)
     }
 
     fn clear_readiness(&self, slot: u32, gen: u32, bits: u8) {
-        if let Some(Some(e)) = self.table.borrow_mut().entries.get_mut(slot as usize) {
-            if e.gen == gen {
-                e.ready &= !bits;
-            }
+        if let Some(e) = self.table.borrow_mut().get_mut(slot, gen) {
+            e.ready &= !bits;
         }
     }
 
@@ -336,10 +353,7 @@ impl Reactor {
         token: &Token,
     ) -> io::Result<(IoWait<'a>, RawFd)> {
         let mut t = self.table.borrow_mut();
-        let e = match t.entries.get_mut(slot as usize) {
-            Some(Some(e)) if e.gen == gen => e,
-            _ => return Err(gone()),
-        };
+        let Some(e) = t.get_mut(slot, gen) else { return Err(gone()) };
         if interest.is_readable() {
             e.readers.push(token.clone());
         }
@@ -410,12 +424,9 @@ impl Reactor {
                 if ev.token() == WAKER {
                     continue;
                 }
-                let slot = ev.token().0 & 0xffff_ffff;
+                let slot = (ev.token().0 & 0xffff_ffff) as u32;
                 let gen = (ev.token().0 >> 32) as u32;
-                let Some(Some(e)) = t.entries.get_mut(slot) else { continue };
-                if e.gen != gen {
-                    continue;
-                }
+                let Some(e) = t.get_mut(slot, gen) else { continue };
                 if ev.is_read_closed() || ev.is_error() {
                     e.ready |= READ_CLOSED;
                 }
@@ -468,11 +479,9 @@ struct IoWait<'a> {
 impl Drop for IoWait<'_> {
     fn drop(&mut self) {
         let mut t = self.reactor.table.borrow_mut();
-        if let Some(Some(e)) = t.entries.get_mut(self.slot as usize) {
-            if e.gen == self.gen {
-                e.readers.retain(|tok| !Rc::ptr_eq(&tok.task, &self.task));
-                e.writers.retain(|tok| !Rc::ptr_eq(&tok.task, &self.task));
-            }
+        if let Some(e) = t.get_mut(self.slot, self.gen) {
+            e.readers.retain(|tok| !Rc::ptr_eq(&tok.task, &self.task));
+            e.writers.retain(|tok| !Rc::ptr_eq(&tok.task, &self.task));
         }
         drop(t);
         self.hub.count_io_wait(false);
@@ -755,65 +764,71 @@ impl Registration {
         self.wait(Interest::READABLE, deadline)
     }
 
-    /// Whether a readable event may be pending: `false` only after
-    /// [`Registration::clear_readable`] with no readable event since. An operation that
-    /// finds `false` can park at once instead of making a syscall that would fail with
-    /// `WouldBlock`.
+    /// Whether an event for `interest` may be pending: `false` only after
+    /// [`Registration::clear_ready`] for that direction with no such event since (a
+    /// hang-up or error counts as both). An operation that finds `false` can park at once
+    /// instead of making a syscall that would fail with `WouldBlock`. With both
+    /// directions in `interest`, whether either may be ready.
     ///
     /// ```
-    /// use std::os::fd::{AsFd, AsRawFd};
+    /// use std::os::fd::AsFd;
+    /// use greenhub::io::{Interest, Registration};
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub::Registration::new(a.as_fd()).unwrap();
-    /// assert!(reg.is_readable()); // unknown at first: try the operation
-    /// reg.clear_readable(); // it returned WouldBlock (or a short read drained the fd)
-    /// assert!(!reg.is_readable());
+    /// let reg = Registration::new(a.as_fd()).unwrap();
+    /// assert!(reg.may_be_ready(Interest::READABLE)); // unknown at first: try the operation
+    /// reg.clear_ready(Interest::READABLE); // it returned WouldBlock (or a short read drained the fd)
+    /// assert!(!reg.may_be_ready(Interest::READABLE));
+    /// assert!(reg.may_be_ready(Interest::WRITABLE));
     /// ```
+    pub fn may_be_ready(&self, interest: Interest) -> bool {
+        self.readiness() & bits_of(interest) != 0
+    }
+
+    /// Records that the fd was found drained (`READABLE`: a stream read returned less
+    /// than asked) or full (`WRITABLE`: a write returned `WouldBlock` or was short). A
+    /// hang-up or error already seen stays recorded (the next operation reports it);
+    /// only a `WouldBlock` inside [`Registration::retry`] clears those too.
+    ///
+    /// ```
+    /// # use std::os::fd::AsFd;
+    /// # use greenhub::io::{Interest, Registration};
+    /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// # a.set_nonblocking(true).unwrap();
+    /// let reg = Registration::new(a.as_fd()).unwrap();
+    /// reg.clear_ready(Interest::WRITABLE);
+    /// assert!(!reg.may_be_ready(Interest::WRITABLE));
+    /// ```
+    pub fn clear_ready(&self, interest: Interest) {
+        self.clear(interest.0);
+    }
+
+    /// Former name of `may_be_ready(Interest::READABLE)`.
+    #[doc(hidden)]
+    #[deprecated(note = "use may_be_ready(Interest::READABLE): it only says an event *may* be pending")]
     pub fn is_readable(&self) -> bool {
-        self.readiness() & (READABLE | READ_CLOSED) != 0
+        self.may_be_ready(Interest::READABLE)
     }
 
-    /// Whether a writable event may be pending (see [`Registration::is_readable`]).
-    ///
-    /// ```
-    /// # use std::os::fd::{AsFd, AsRawFd};
-    /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-    /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub::Registration::new(a.as_fd()).unwrap();
-    /// assert!(reg.is_writable());
-    /// ```
+    /// Former name of `may_be_ready(Interest::WRITABLE)`.
+    #[doc(hidden)]
+    #[deprecated(note = "use may_be_ready(Interest::WRITABLE): it only says an event *may* be pending")]
     pub fn is_writable(&self) -> bool {
-        self.readiness() & (WRITABLE | WRITE_CLOSED) != 0
+        self.may_be_ready(Interest::WRITABLE)
     }
 
-    /// Records that the fd was found drained (a stream read returned less than asked).
-    /// A hang-up or error already seen stays recorded (the next read reports it); only
-    /// a `WouldBlock` inside [`Registration::retry`] clears those too.
-    ///
-    /// ```
-    /// # use std::os::fd::{AsFd, AsRawFd};
-    /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-    /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub::Registration::new(a.as_fd()).unwrap();
-    /// reg.clear_readable();
-    /// assert!(!reg.is_readable());
-    /// ```
+    /// Former name of `clear_ready(Interest::READABLE)`.
+    #[doc(hidden)]
+    #[deprecated(note = "use clear_ready(Interest::READABLE)")]
     pub fn clear_readable(&self) {
-        self.clear(READABLE);
+        self.clear_ready(Interest::READABLE);
     }
 
-    /// Records that the fd was found full (a write returned `WouldBlock` or was short).
-    ///
-    /// ```
-    /// # use std::os::fd::{AsFd, AsRawFd};
-    /// # let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-    /// # a.set_nonblocking(true).unwrap();
-    /// let reg = greenhub::Registration::new(a.as_fd()).unwrap();
-    /// reg.clear_writable();
-    /// assert!(!reg.is_writable());
-    /// ```
+    /// Former name of `clear_ready(Interest::WRITABLE)`.
+    #[doc(hidden)]
+    #[deprecated(note = "use clear_ready(Interest::WRITABLE)")]
     pub fn clear_writable(&self) {
-        self.clear(WRITABLE);
+        self.clear_ready(Interest::WRITABLE);
     }
 
     fn readiness(&self) -> u8 {
@@ -847,10 +862,8 @@ impl Clone for Registration {
         hub::with(|hub| {
             if let Some(r) = hub.reactor_if_any() {
                 let mut t = r.table.borrow_mut();
-                if let Some(Some(e)) = t.entries.get_mut(self.slot as usize) {
-                    if e.gen == self.gen {
-                        e.refs += 1;
-                    }
+                if let Some(e) = t.get_mut(self.slot, self.gen) {
+                    e.refs += 1;
                 }
             }
         });
@@ -864,6 +877,37 @@ impl Drop for Registration {
             if let Some(r) = hub.reactor_if_any() {
                 r.drop_ref(hub, self.slot, self.gen);
             }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    use crate::sched::hub;
+
+    #[test]
+    fn a_reused_slot_gets_a_new_generation() {
+        let (a, b) = UnixStream::pair().unwrap();
+        hub::with(|hub| {
+            let r = hub.reactor().unwrap();
+            let (s1, g1) = r.lookup(hub, a.as_raw_fd(), true).unwrap();
+            assert!(r.table.borrow().get(s1, g1).is_some());
+            assert_eq!(r.lookup(hub, a.as_raw_fd(), true).unwrap(), (s1, g1), "one entry per fd");
+            assert_eq!(r.registered(), 1);
+            r.remove(hub, s1, g1);
+            assert_eq!(r.registered(), 0);
+            let (s2, g2) = r.lookup(hub, b.as_raw_fd(), false).unwrap();
+            assert_eq!(s2, s1, "the freed slot is reused");
+            assert_ne!(g2, g1, "under a new generation");
+            assert!(r.table.borrow().get(s1, g1).is_none(), "the old name finds nothing");
+            assert_eq!(r.readiness(s1, g1), 0);
+            r.remove(hub, s1, g1); // a stale remove is a no-op
+            assert_eq!(r.registered(), 1);
+            r.remove(hub, s2, g2);
+            assert_eq!(r.registered(), 0);
         });
     }
 }

@@ -25,11 +25,11 @@ use crate::sched::task::Wake;
 use crate::xthread::doorbell::Doorbell;
 
 /// A closure to run on the hub thread.
-pub(crate) type Job = Box<dyn FnOnce() + Send>;
+pub(crate) type RemoteJob = Box<dyn FnOnce() + Send>;
 
 /// One hub's inbox.
 pub(crate) struct RemoteQueue {
-    queue: SegQueue<Job>,
+    queue: SegQueue<RemoteJob>,
     waker: mio::Waker,
     doorbell: Doorbell,
     closed: AtomicBool,
@@ -42,7 +42,7 @@ impl RemoteQueue {
 
     /// Hands `job` to the hub thread (callable from any thread). If the hub's thread has
     /// ended, `job` is dropped here and `false` returned.
-    pub(crate) fn push(&self, job: Job) -> bool {
+    pub(crate) fn push(&self, job: RemoteJob) -> bool {
         self.queue.push(job);
         if self.closed.load(Ordering::SeqCst) {
             self.drain_closed();
@@ -55,7 +55,7 @@ impl RemoteQueue {
         true
     }
 
-    pub(crate) fn pop(&self) -> Option<Job> {
+    pub(crate) fn pop(&self) -> Option<RemoteJob> {
         self.queue.pop()
     }
 

@@ -68,7 +68,7 @@ static SLABS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::n
 static ORPHANS: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
 
 thread_local! {
-    static POOL: RefCell<Pool> = const { RefCell::new(Pool { classes: Vec::new() }) };
+    static POOL: RefCell<StackPool> = const { RefCell::new(StackPool { classes: Vec::new() }) };
 }
 
 pub(crate) use crate::sys::mem::page_size;
@@ -150,7 +150,7 @@ unsafe impl Stack for PooledStack {
 }
 
 /// Per-thread free stacks, by size class.
-struct Pool {
+struct StackPool {
     classes: Vec<Class>,
 }
 
@@ -159,7 +159,7 @@ struct Class {
     free: Vec<usize>,
 }
 
-impl Pool {
+impl StackPool {
     fn class(&mut self, size: usize) -> &mut Class {
         let i = match self.classes.iter().position(|c| c.size == size) {
             Some(i) => i,
@@ -184,7 +184,7 @@ impl Pool {
     }
 }
 
-impl Drop for Pool {
+impl Drop for StackPool {
     fn drop(&mut self) {
         let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
         for class in self.classes.drain(..) {
@@ -262,17 +262,59 @@ fn install_guard(addr: usize, page: usize) -> io::Result<()> {
     unsafe { sys::mem::guard_mprotect(addr, page) }
 }
 
-/// How guard pages are installed: `"madvise"`, `"mprotect"` or `"unknown"` (no slab yet).
+/// How the guard page below each greenlet stack is installed.
+///
+/// Compares equal to its name (`"madvise"`, `"mprotect"`, `"unknown"`), which is also
+/// its `Display`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GuardMethod {
+    /// `madvise(MADV_GUARD_INSTALL)` (Linux ≥ 6.13): splits no mapping, so a million
+    /// stacks fit the default `vm.max_map_count`.
+    Madvise,
+    /// `mprotect(PROT_NONE)` (older kernels): two mappings per stack.
+    Mprotect,
+    /// No stack slab has been mapped yet: not decided.
+    Unknown,
+}
+
+impl GuardMethod {
+    /// The method's name: `"madvise"`, `"mprotect"` or `"unknown"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardMethod::Madvise => "madvise",
+            GuardMethod::Mprotect => "mprotect",
+            GuardMethod::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for GuardMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for GuardMethod {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// How guard pages are installed in this process (decided by the first stack slab).
 ///
 /// ```
+/// use greenhub::diag::GuardMethod;
 /// let _ = greenhub::spawn(|| ()).get();
-/// assert!(matches!(greenhub::stack_guard_method(), "madvise" | "mprotect"));
+/// let method = greenhub::diag::stack_guard_method();
+/// assert!(matches!(method, GuardMethod::Madvise | GuardMethod::Mprotect), "{method}");
+/// assert!(method == "madvise" || method == "mprotect");
 /// ```
-pub fn guard_method() -> &'static str {
+pub fn guard_method() -> GuardMethod {
     match GUARD_METHOD.load(Ordering::Relaxed) {
-        GUARD_MADVISE => "madvise",
-        GUARD_MPROTECT => "mprotect",
-        _ => "unknown",
+        GUARD_MADVISE => GuardMethod::Madvise,
+        GUARD_MPROTECT => GuardMethod::Mprotect,
+        _ => GuardMethod::Unknown,
     }
 }
 

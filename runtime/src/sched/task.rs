@@ -35,7 +35,7 @@ pub(crate) enum Wait {
     Io { fd: RawFd, interest: crate::Interest, deadline: Option<Instant> },
     Blocking,
     Run,
-    Sync(&'static str, Option<Instant>),
+    Sync(Primitive, Option<Instant>),
 }
 
 impl Wait {
@@ -64,7 +64,81 @@ impl Wait {
             }
             Wait::Blocking => "a threadpool job".into(),
             Wait::Run => "run() (all greenlets to finish)".into(),
-            Wait::Sync(what, d) => format!("{what}{}", left(d, now)),
+            Wait::Sync(what, d) => format!("{}{}", what.name(), left(d, now)),
+        }
+    }
+}
+
+/// The synchronisation primitive a greenlet waits on (`Wait::Sync`), named in `dump()`
+/// and LoopExit messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Primitive {
+    /// `wait` / `iwait`
+    WaitAny,
+    /// `JoinableQueue::join`
+    JoinableJoin,
+    /// a put into a full queue
+    QueuePutFull,
+    /// a rendezvous put (until a getter takes it)
+    QueuePutRendezvous,
+    /// a peek at an empty queue
+    QueuePeek,
+    /// a get from an empty queue
+    QueueGet,
+    /// a semaphore (or lock) permit
+    Semaphore,
+    /// an `AsyncResult`
+    AsyncResult,
+    /// an `Event`
+    Event,
+    /// a free slot of a pool
+    PoolSlot,
+    /// a pool's join
+    PoolJoin,
+    /// `Pool::wait_available`
+    PoolAvailable,
+    /// the links of a finished greenlet to finish
+    Links,
+    /// a channel `Select`
+    ChannelSelect,
+    /// a channel send
+    ChannelSend,
+    /// a channel receive
+    ChannelRecv,
+    /// a future (`block_on`)
+    BlockOn,
+    /// a `RemoteGreenlet` join
+    RemoteJoin,
+    /// a `sync::shared::Semaphore` permit
+    SharedSemaphore,
+    /// a `sync::shared::Event`
+    SharedEvent,
+}
+
+impl Primitive {
+    /// How `dump()` names it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Primitive::WaitAny => "wait/iwait",
+            Primitive::JoinableJoin => "joinable queue join",
+            Primitive::QueuePutFull => "queue put (full)",
+            Primitive::QueuePutRendezvous => "queue put (rendezvous)",
+            Primitive::QueuePeek => "queue peek (empty)",
+            Primitive::QueueGet => "queue get (empty)",
+            Primitive::Semaphore => "semaphore",
+            Primitive::AsyncResult => "async result",
+            Primitive::Event => "event",
+            Primitive::PoolSlot => "pool slot",
+            Primitive::PoolJoin => "pool join",
+            Primitive::PoolAvailable => "pool slot (wait_available)",
+            Primitive::Links => "links of a finished greenlet",
+            Primitive::ChannelSelect => "channel select",
+            Primitive::ChannelSend => "channel send",
+            Primitive::ChannelRecv => "channel recv",
+            Primitive::BlockOn => "block_on",
+            Primitive::RemoteJoin => "remote greenlet join",
+            Primitive::SharedSemaphore => "shared semaphore",
+            Primitive::SharedEvent => "shared event",
         }
     }
 }
@@ -573,5 +647,66 @@ impl fmt::Debug for Task {
             .field("state", &self.state.get())
             .field("wait", &self.wait.get())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_keeps_a_kill_and_the_outermost_timeout() {
+        let c = Cancel::NONE.with(Signal::Timeout(5)).with(Signal::Kill).with(Signal::Timeout(3));
+        assert!(c.kill());
+        assert_eq!(c.timeout(), Some(3), "the outermost (smallest) scope wins");
+        assert_eq!(c.with(Signal::Timeout(9)).timeout(), Some(3));
+        assert_eq!(c.without(Signal::Timeout(5)), c, "an inner scope's end changes nothing");
+        let c = c.without(Signal::Timeout(3));
+        assert_eq!((c.kill(), c.timeout()), (true, None));
+        assert!(c.without(Signal::Kill).is_none());
+    }
+
+    #[test]
+    fn transitions_advance_the_epoch_and_keep_the_outcome() {
+        let t = Task::new(7, Some("w".into()), 16384);
+        assert_eq!((t.state(), t.epoch(), t.started()), (State::Running, 0, false));
+        t.make_ready();
+        assert_eq!((t.state(), t.epoch()), (State::Ready, 1));
+        t.begin_run();
+        assert!(t.started());
+        t.park(Wait::Sleep(None));
+        assert_eq!((t.state(), t.wait()), (State::Parked, Wait::Sleep(None)));
+        t.make_ready();
+        assert_eq!((t.state(), t.epoch()), (State::Ready, 2));
+        t.begin_run();
+        t.end_wait();
+        t.skip_epoch();
+        assert_eq!(t.epoch(), 3, "a park that does not happen still turns its tokens stale");
+        t.add_cancel(Signal::Kill);
+        assert!(t.finish(Ok(Box::new(5u8))).is_none(), "kept for the handle");
+        assert!(t.is_done());
+        assert!(t.cancel().is_none(), "a finished task has nothing pending");
+        t.add_cancel(Signal::Kill);
+        assert!(t.cancel().is_none(), "and ignores later cancellations");
+        assert!(matches!(t.take_outcome(), Some(Ok(_))));
+        assert!(t.take_outcome().is_none(), "taken at most once");
+    }
+
+    #[test]
+    fn a_detached_task_keeps_no_outcome() {
+        let t = Task::new(8, None, 16384);
+        t.detach();
+        assert!(t.finish(Err(crate::GreenletError::Killed)).is_some(), "handed back to drop");
+        assert!(t.outcome().is_none());
+        assert_eq!(t.name(), "greenlet-8");
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "queued exactly once")]
+    fn a_ready_task_is_not_made_ready_twice() {
+        let t = Task::new(9, None, 16384);
+        t.make_ready();
+        t.make_ready();
     }
 }

@@ -1,5 +1,6 @@
 //! `AsyncResult<T, E>`: a value (or error) delivered once, waited for by many.
 
+use crate::sched::task::Primitive;
 use std::cell::RefCell;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -161,7 +162,8 @@ impl<T: Clone, E: Clone + fmt::Debug> AsyncResult<T, E> {
             if let Some(r) = self.result.borrow().as_ref() {
                 return Some(r.clone());
             }
-            if !hub::with(|h| wait_in(h, &self.waiters, Wait::Sync("async result", deadline), deadline, || {})) {
+            if !hub::with(|h| wait_in(h, &self.waiters, Wait::Sync(Primitive::AsyncResult, deadline), deadline, || {}))
+            {
                 return self.result.borrow().clone();
             }
         }

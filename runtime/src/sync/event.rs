@@ -1,5 +1,6 @@
 //! `Event`: a flag greenlets can wait for (gevent.event.Event).
 
+use crate::sched::task::Primitive;
 use std::cell::Cell;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -123,7 +124,7 @@ impl Event {
         // Woken through the queue means `set` ran while we waited, even if the flag
         // was cleared again before we got to run (gevent's semantics).
         let woken = hub::with(|h| {
-            wait_in(h, &self.waiters, Wait::Sync("event", deadline), deadline, || {
+            wait_in(h, &self.waiters, Wait::Sync(Primitive::Event, deadline), deadline, || {
                 self.notifying.set(self.notifying.get().saturating_sub(1)); // woken, but unwinds
             })
         });

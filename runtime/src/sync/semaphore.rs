@@ -1,5 +1,6 @@
 //! `Semaphore`: counted permits with FIFO hand-off (gevent.lock.Semaphore).
 
+use crate::sched::task::Primitive;
 use std::cell::Cell;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -167,7 +168,9 @@ impl Semaphore {
             return Some(SemaphoreGuard { sem: self });
         }
         let granted = hub::with(|h| {
-            wait_in(h, &self.waiters, Wait::Sync("semaphore", deadline), deadline, || hub::with(|h| self.give(h)))
+            wait_in(h, &self.waiters, Wait::Sync(Primitive::Semaphore, deadline), deadline, || {
+                hub::with(|h| self.give(h))
+            })
         });
         granted.then(|| SemaphoreGuard { sem: self })
     }

@@ -40,21 +40,21 @@ struct State {
     idle: usize,
 }
 
-struct Pool {
+struct Workers {
     state: Mutex<State>,
     ready: Condvar,
     max: usize,
 }
 
-fn pool() -> &'static Arc<Pool> {
-    static POOL: OnceLock<Arc<Pool>> = OnceLock::new();
+fn pool() -> &'static Arc<Workers> {
+    static POOL: OnceLock<Arc<Workers>> = OnceLock::new();
     POOL.get_or_init(|| {
         let max = std::env::var("GREENHUB_THREADPOOL_MAX")
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|&n| n > 0)
             .unwrap_or(MAX_THREADS);
-        Arc::new(Pool {
+        Arc::new(Workers {
             state: Mutex::new(State { jobs: VecDeque::new(), threads: 0, idle: 0 }),
             ready: Condvar::new(),
             max,
@@ -62,9 +62,9 @@ fn pool() -> &'static Arc<Pool> {
     })
 }
 
-impl Pool {
+impl Workers {
     /// Queues `job`; gives it back if no worker exists and none could be started.
-    fn submit(self: &Arc<Pool>, job: Work) -> Result<(), Work> {
+    fn submit(self: &Arc<Workers>, job: Work) -> Result<(), Work> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if st.idle > st.jobs.len() || st.threads >= self.max {
             st.jobs.push_back(job);

@@ -1,6 +1,7 @@
 //! The common wait of `sync::shared` and remote greenlets: register in a list under the
 //! object's lock, wait, and settle — with kill and timeout safety.
 
+use crate::sched::task::Primitive;
 use std::time::Instant;
 
 use super::list::WaitList;
@@ -16,7 +17,7 @@ pub(crate) fn wait_in_list<S>(
     mutex: &Mutex<S>,
     mut st: MutexGuard<'_, S>,
     list: fn(&mut S) -> &mut WaitList,
-    what: &'static str,
+    what: Primitive,
     deadline: Option<Instant>,
     pass_on: impl FnOnce(),
 ) -> Option<usize> {

@@ -15,6 +15,7 @@
 //! and is woken through the hub's remote queue — directly, without the queue, when the
 //! claimant runs on the same hub. A thread without a hub blocks in `thread::park`.
 
+use crate::sched::task::Primitive;
 use std::fmt;
 use std::time::Instant;
 
@@ -155,7 +156,7 @@ impl Waiter {
     /// Waits until claimed or `deadline` (or, on a hub, a kill or timeout, which unwinds
     /// from here). May return early; the caller then calls [`Waiter::withdraw`] to find
     /// out whether it was claimed.
-    pub(crate) fn wait(&self, what: &'static str, deadline: Option<Instant>) {
+    pub(crate) fn wait(&self, what: Primitive, deadline: Option<Instant>) {
         if self.on_hub {
             self.park_on_hub(what, deadline);
             return;
@@ -172,7 +173,7 @@ impl Waiter {
         }
     }
 
-    fn park_on_hub(&self, what: &'static str, deadline: Option<Instant>) {
+    fn park_on_hub(&self, what: Primitive, deadline: Option<Instant>) {
         crate::sched::hub::with(|h| {
             // The remote waker was made for the current wait epoch (nothing ran since
             // `Waiter::new`): it and this timer are the tokens of this park. It parks

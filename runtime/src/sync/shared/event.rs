@@ -1,5 +1,6 @@
 //! `shared::Event`: a flag that greenlets on any hub and threads can wait for.
 
+use crate::sched::task::Primitive;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -119,7 +120,7 @@ impl Event {
             if crate::xthread::wait::expired(deadline) {
                 return false;
             }
-            if wait_in_list(&self.state, st, |s| &mut s.waiters, "shared event", deadline, || {}).is_some() {
+            if wait_in_list(&self.state, st, |s| &mut s.waiters, Primitive::SharedEvent, deadline, || {}).is_some() {
                 return true; // woken by `set`
             }
         }

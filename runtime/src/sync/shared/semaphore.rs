@@ -1,5 +1,6 @@
 //! `shared::Semaphore`: counted permits across hubs and threads, FIFO hand-off.
 
+use crate::sched::task::Primitive;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -176,7 +177,8 @@ impl Semaphore {
             if crate::xthread::wait::expired(deadline) {
                 return None;
             }
-            let how = wait_in_list(&self.state, st, |s| &mut s.waiters, "shared semaphore", deadline, || self.give());
+            let how =
+                wait_in_list(&self.state, st, |s| &mut s.waiters, Primitive::SharedSemaphore, deadline, || self.give());
             if how == Some(0) {
                 return Some(SemaphoreGuard { sem: self }); // handed over
             }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use greenhub::{joinall, sleep, spawn, yield_now, Builder};
 
-mod common;
 use common::{joined, log, push};
+use greenhub_testkit as common;
 
 #[test]
 fn foo_bar_demo_sleeps_80_and_20_ms() {

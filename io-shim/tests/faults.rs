@@ -149,7 +149,7 @@ fn kills_leave_no_registration_timer_or_waiter_behind() {
 /// 60 connections; the server must back off (little CPU) and catch up when fds free up.
 #[test]
 fn child_emfile_server() {
-    if std::env::var_os("GREENHUB_TEST_CHILD").is_none() {
+    if !greenhub_testkit::is_child() {
         return;
     }
     // SAFETY: plain getrlimit/setrlimit on our own process.
@@ -209,13 +209,9 @@ fn child_emfile_server() {
 
 #[test]
 fn running_out_of_fds_during_accept_backs_off_and_recovers() {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_emfile_server", "--nocapture", "--test-threads=1"])
-        .env("GREENHUB_TEST_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = greenhub_testkit::child("child_emfile_server", Duration::from_secs(120));
+    let stdout = &out.stdout;
+    out.assert_ok();
     assert!(stdout.contains("python: 60 err: \n") || stdout.contains("python: 60 err: "), "{stdout}");
     let line = stdout.lines().find(|l| l.starts_with("served ")).expect("summary line");
     assert!(line.starts_with("served 60 "), "{line}");

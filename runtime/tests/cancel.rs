@@ -1,7 +1,6 @@
 //! Kill, timeouts and panics: unwinding from park points, isolation, exact outcomes.
 
 use std::cell::{Cell, RefCell};
-use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -241,18 +240,12 @@ fn a_panicking_greenlet_does_not_disturb_the_others() {
 
 /// Runs the named test of this binary in a child process and returns its stderr.
 fn child_stderr(test: &str) -> String {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env("GREENHUB_TEST_CHILD", "1")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    greenhub_testkit::child(test, Duration::from_secs(60)).stderr
 }
 
 #[test]
 fn child_panicking_greenlet() {
-    if std::env::var_os("GREENHUB_TEST_CHILD").is_none() {
+    if !greenhub_testkit::is_child() {
         return;
     }
     let g = greenhub::Builder::new().name("boomer").spawn(|| -> () { panic!("kaboom {}", 42) });
@@ -264,14 +257,15 @@ fn child_panicking_greenlet() {
 fn panic_message_is_printed_once_with_the_greenlet_name() {
     let err = child_stderr("child_panicking_greenlet");
     assert_eq!(err.matches("kaboom 42").count(), 2, "once by the hook, once in the joined line:\n{err}");
-    assert!(err.contains("greenlet 'boomer' (#1) panicked at tests/cancel.rs:"), "{err}");
+    let at = format!("greenlet 'boomer' (#1) panicked at {}:", file!());
+    assert!(err.contains(&at), "{err}");
     assert!(err.contains("joined: Err(Panicked(\"kaboom 42\"))"), "{err}");
     assert!(!err.contains("thread '"), "the thread-level report is replaced:\n{err}");
 }
 
 #[test]
 fn killed_greenlets_and_timeouts_print_nothing() {
-    if std::env::var_os("GREENHUB_TEST_CHILD").is_some() {
+    if greenhub_testkit::is_child() {
         let g = spawn(|| sleep(Duration::from_secs(5)));
         yield_now();
         g.kill();

@@ -1,21 +1,11 @@
 //! Diagnostics: stack overflow reports (in child processes, since they abort).
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output};
+use std::time::Duration;
 
-/// Runs the named test of this binary in a child process.
-fn child(test: &str) -> Output {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env("GREENHUB_TEST_CHILD", "1")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap()
-}
+use greenhub_testkit::{child, child_with, is_child};
 
-fn is_child() -> bool {
-    std::env::var_os("GREENHUB_TEST_CHILD").is_some()
-}
+/// Children that hang are killed after this long (a report that never comes).
+const LIMIT: Duration = Duration::from_secs(60);
 
 #[inline(never)]
 fn recurse(depth: u64) -> u64 {
@@ -38,9 +28,9 @@ fn child_overflowing_greenlet() {
 
 #[test]
 fn a_greenlet_stack_overflow_is_reported_by_name_then_aborts() {
-    let out = child("child_overflowing_greenlet");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{err}");
+    let out = child("child_overflowing_greenlet", LIMIT);
+    let err = out.stderr.clone();
+    assert_eq!(out.signal, Some(libc::SIGABRT), "{err}");
     assert!(
         err.contains(
             "greenhub: greenlet 'deep' (#1) overflowed its 16 KiB stack; give it a bigger one with \
@@ -64,11 +54,11 @@ fn child_overflowing_thread() {
 
 #[test]
 fn a_thread_stack_overflow_still_gets_stds_report() {
-    let out = child("child_overflowing_thread");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = child("child_overflowing_thread", LIMIT);
+    let err = out.stderr.clone();
     assert!(err.contains("has overflowed its stack"), "{err}");
     assert!(!err.contains("greenhub:"), "{err}");
-    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{err}");
+    assert_eq!(out.signal, Some(libc::SIGABRT), "{err}");
 }
 
 #[test]
@@ -83,18 +73,15 @@ fn child_null_write() {
 
 #[test]
 fn other_faults_are_left_to_the_previous_handler() {
-    let out = child("child_null_write");
-    assert_eq!(out.status.signal(), Some(libc::SIGSEGV));
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("greenhub:"));
+    let out = child("child_null_write", LIMIT);
+    assert_eq!(out.signal, Some(libc::SIGSEGV));
+    assert!(!out.stderr.clone().contains("greenhub:"));
 }
 
-fn child_with_env(test: &str, key: &str, value: &str) -> Output {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env("GREENHUB_TEST_CHILD", "1")
-        .env(key, value)
-        .output()
-        .unwrap()
+fn child_with_env(test: &str, key: &str, value: &str) -> greenhub_testkit::Child {
+    child_with(test, LIMIT, |cmd| {
+        cmd.env(key, value);
+    })
 }
 
 #[test]
@@ -117,8 +104,8 @@ fn child_blocking_greenlet() {
 #[test]
 fn the_blocking_detector_reports_a_greenlet_that_does_not_switch() {
     let out = child_with_env("child_blocking_greenlet", "GREENHUB_MAX_BLOCKING_MS", "100");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let err = out.stderr.clone();
+    assert!(out.code == Some(0), "{err}");
     let reports: Vec<&str> = err.lines().filter(|l| l.contains("without switching")).collect();
     assert_eq!(reports.len(), 1, "one report per incident:\n{err}");
     let r = reports[0];
@@ -142,7 +129,7 @@ fn child_cooperative_program() {
 #[test]
 fn the_blocking_detector_is_quiet_for_cooperative_code() {
     let out = child_with_env("child_cooperative_program", "GREENHUB_MAX_BLOCKING_MS", "50");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success());
+    let err = out.stderr.clone();
+    assert!(out.code == Some(0));
     assert!(!err.contains("without switching"), "{err}");
 }

@@ -9,7 +9,7 @@ use greenhub::channel::{self, RecvError, RecvTimeoutError, Select, SendTimeoutEr
 use greenhub::sync::shared::{Event, Semaphore};
 use greenhub::{spawn, with_timeout, yield_now, GreenletError, Runtime, TimedOut};
 
-mod common;
+use greenhub_testkit as common;
 
 const LONG: Duration = Duration::from_secs(60);
 

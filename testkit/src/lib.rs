@@ -1,6 +1,9 @@
-//! Helpers shared by the integration tests: an ordered event log, and running one test
-//! of the same binary in a child process (for cases that would abort or hang).
-#![allow(dead_code)]
+//! Helpers shared by the integration tests of every crate: an ordered event log, and
+//! the one child-process harness — running one test of the same binary alone in a child
+//! process, for cases that would abort or hang, or that need a fresh process.
+//!
+//! A test that runs as a child returns at once unless [`is_child`]; its parent calls
+//! [`child`] (or [`child_with`]) and asserts on the [`Child`] it gets back.
 
 use std::cell::RefCell;
 use std::process::{Command, Stdio};
@@ -39,7 +42,9 @@ pub struct Child {
     pub signal: Option<i32>,
     /// Whether it had to be killed after the timeout (it hung).
     pub hung: bool,
+    /// Everything it printed to stdout.
     pub stdout: String,
+    /// Everything it printed to stderr.
     pub stderr: String,
 }
 

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use greenhub::{sleep, spawn, with_timeout, yield_now, GreenletError, TimedOut};
 
-mod common;
 use common::{child, is_child};
+use greenhub_testkit as common;
 
 const T: Duration = Duration::from_secs(30);
 

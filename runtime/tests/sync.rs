@@ -10,8 +10,8 @@ use greenhub::queue::{JoinableQueue, Queue};
 use greenhub::sync::{AsyncResult, Event, Mutex, Semaphore, SemaphoreFull};
 use greenhub::{joinall, sleep, spawn, with_timeout, yield_now, GreenletError, TimedOut};
 
-mod common;
 use common::{joined, log, push};
+use greenhub_testkit as common;
 
 #[test]
 fn bounded_queue_producer_consumer_order() {
