@@ -1,5 +1,7 @@
 //! Feature `tokio`: tokio resources inside `greenhub::tokio::block_on`, and a
-//! `RemoteGreenlet` awaited from a tokio runtime.
+//! `RemoteGreenlet` awaited from a tokio runtime. (The bridge is reached as
+//! `greenhub_runtime::tokio` here: this crate's `tokio` feature cannot switch on the
+//! facade's, which re-exports it as `greenhub::tokio`.)
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,7 @@ fn tokio_sleeps_overlap_across_greenlets() {
     let gs: Vec<_> = (0..50)
         .map(|i| {
             spawn(move || {
-                greenhub::tokio::block_on(async move {
+                greenhub_runtime::tokio::block_on(async move {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     i
                 })
@@ -28,7 +30,7 @@ fn tokio_sleeps_overlap_across_greenlets() {
 #[test]
 fn a_tokio_tcp_echo_inside_block_on() {
     // A tokio echo server on the shared runtime, a greenhub client per greenlet.
-    let addr = greenhub::tokio::block_on(async {
+    let addr = greenhub_runtime::tokio::block_on(async {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         tokio::spawn(async move {
@@ -50,7 +52,7 @@ fn a_tokio_tcp_echo_inside_block_on() {
     let gs: Vec<_> = (0..10u8)
         .map(|i| {
             spawn(move || {
-                greenhub::tokio::block_on(async move {
+                greenhub_runtime::tokio::block_on(async move {
                     let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
                     c.write_all(&[i; 8]).await.unwrap();
                     let mut back = [0u8; 8];

@@ -387,3 +387,19 @@ fn joinable_queue_join_timeout() {
     q.task_done().unwrap();
     assert!(q.join_timeout(Duration::from_millis(2)));
 }
+
+#[test]
+fn group_has_the_pools_methods_and_never_waits() {
+    let group = greenhub::pool::Group::new();
+    assert!(!group.full());
+    assert_eq!(group.free_count(), usize::MAX);
+    assert_eq!(group.wait_available(), usize::MAX, "returns at once");
+    let g = group.spawn_timeout(std::time::Duration::ZERO, || 4).unwrap_or_else(|_| panic!("a group always has room"));
+    assert_eq!(group.len(), 1);
+    assert_eq!(group.map(0..3, |i| i * 10), [0, 10, 20]);
+    assert_eq!(group.apply(|| 6), 6);
+    group.join();
+    assert!(group.is_empty());
+    assert_eq!(g.get(), Ok(4));
+    assert_eq!(group.as_pool().len(), 0);
+}

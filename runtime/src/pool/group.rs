@@ -134,4 +134,23 @@ impl Group {
     {
         self.pool.imap_unordered(items, f)
     }
+
+    /// Always `usize::MAX`: a group has no size limit. See [`Pool::free_count`].
+    pub fn free_count(&self) -> usize {
+        self.pool.free_count()
+    }
+
+    /// Returns at once (gevent's `Group.wait_available`). See [`Pool::wait_available`].
+    pub fn wait_available(&self) -> usize {
+        self.pool.wait_available()
+    }
+
+    /// Never times out: a group always has room. See [`Pool::spawn_timeout`].
+    pub fn spawn_timeout<F, T>(&self, timeout: Duration, f: F) -> Result<Greenlet<T>, F>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.pool.spawn_timeout(timeout, f)
+    }
 }

@@ -8,34 +8,11 @@
 //! can never wake a later, unrelated wait. Registrations are removed by guards'
 //! `Drop`, so kills and timeouts that unwind through a wait leave nothing behind.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::fmt;
-use std::rc::Rc;
-
 use crate::sched::hub::Hub;
-use crate::sched::task::{State, Task, Wake};
-
-/// Permission to wake one particular wait of one greenlet.
-#[derive(Clone)]
-pub(crate) struct Token {
-    pub(crate) task: Rc<Task>,
-    pub(crate) epoch: u32,
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Token({}, epoch {})", self.task.id(), self.epoch)
-    }
-}
+use crate::sched::task::Wake;
+pub(crate) use crate::sched::task::{Token, WaitQueue, Waiting};
 
 impl Token {
-    /// Whether [`Token::unpark`] would wake the greenlet now.
-    #[inline]
-    pub(crate) fn can_unpark(&self) -> bool {
-        self.task.state() == State::Parked && self.task.epoch() == self.epoch
-    }
-
     /// Makes the greenlet ready if it is still parked in this token's wait.
     #[inline]
     pub(crate) fn unpark(&self, hub: &Hub, why: Wake) -> bool {
@@ -50,42 +27,9 @@ impl Token {
     }
 }
 
-/// A FIFO of parked greenlets (the waiters of a lock, queue, event or join).
-#[derive(Default)]
-pub(crate) struct WaitQueue {
-    waiters: RefCell<VecDeque<(u64, Token)>>,
-    next_key: Cell<u64>,
-}
-
-impl fmt::Debug for WaitQueue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WaitQueue({} waiting)", self.len())
-    }
-}
-
+/// Waking the waiters of a [`WaitQueue`] (the queue itself is in `task.rs`, beside the
+/// task that owns one for its joiners).
 impl WaitQueue {
-    pub(crate) const fn new() -> WaitQueue {
-        WaitQueue { waiters: RefCell::new(VecDeque::new()), next_key: Cell::new(0) }
-    }
-
-    /// Adds a waiter at the back; the guard removes it again if it is still there.
-    pub(crate) fn push(&self, token: Token) -> Waiting<'_> {
-        let key = self.next_key.get();
-        self.next_key.set(key + 1);
-        self.waiters.borrow_mut().push_back((key, token));
-        Waiting { queue: self, key }
-    }
-
-    /// Number of registered waiters.
-    pub(crate) fn len(&self) -> usize {
-        self.waiters.borrow().len()
-    }
-
-    /// Whether a waiter could be woken now.
-    pub(crate) fn has_live(&self) -> bool {
-        self.waiters.borrow().iter().any(|(_, t)| t.can_unpark())
-    }
-
     /// Wakes the first waiter that can still be woken, removing it from the queue;
     /// returns whether one was. Waiters that were already made ready by something else
     /// (their timeout, a kill) stay registered: their own guard withdraws them, and so
@@ -113,45 +57,6 @@ impl WaitQueue {
             }
         });
         woken
-    }
-
-    fn remove(&self, key: u64) -> bool {
-        let mut w = self.waiters.borrow_mut();
-        match w.binary_search_by_key(&key, |(k, _)| *k) {
-            Ok(i) => {
-                w.remove(i);
-                true
-            }
-            Err(_) => false,
-        }
-    }
-}
-
-/// A registration in a [`WaitQueue`]; dropping it withdraws the waiter if it was not
-/// woken.
-pub(crate) struct Waiting<'a> {
-    queue: &'a WaitQueue,
-    key: u64,
-}
-
-impl Waiting<'_> {
-    /// Withdraws the waiter now; returns `true` if it was still registered (not woken).
-    pub(crate) fn cancel(self) -> bool {
-        let was = self.queue.remove(self.key);
-        std::mem::forget(self);
-        was
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.queue.remove(self.key);
-    }
-}
-
-impl fmt::Debug for Waiting<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Waiting({})", self.key)
     }
 }
 
@@ -195,9 +100,12 @@ pub(crate) fn wait_in<F: FnOnce()>(
 
 #[cfg(test)]
 mod tests {
+    use std::rc::Rc;
+
     use super::*;
     use crate::sched::hub;
     use crate::sched::task::Wait;
+    use crate::sched::task::{State, Task};
 
     /// A task parked in its first wait, and a token for that wait. (Never resumed: the
     /// tests only look at the run queue's bookkeeping, on their own thread's hub.)

@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::os::fd::RawFd;
 use std::ptr;
@@ -9,7 +10,6 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::sched::coro::{CoroSlot, HubYielder, Outcome};
-use crate::sched::park::WaitQueue;
 use crate::sched::timer::TimerKey;
 
 /// Where a greenlet is in its life.
@@ -647,6 +647,105 @@ impl fmt::Debug for Task {
             .field("state", &self.state.get())
             .field("wait", &self.wait.get())
             .finish()
+    }
+}
+
+// ----- wait tokens and wait queues (the types; waking them is `park.rs`) ------------
+
+/// Permission to wake one particular wait of one greenlet.
+#[derive(Clone)]
+pub(crate) struct Token {
+    pub(crate) task: Rc<Task>,
+    pub(crate) epoch: u32,
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Token({}, epoch {})", self.task.id(), self.epoch)
+    }
+}
+
+impl Token {
+    /// Whether [`Token::unpark`] would wake the greenlet now.
+    #[inline]
+    pub(crate) fn can_unpark(&self) -> bool {
+        self.task.state() == State::Parked && self.task.epoch() == self.epoch
+    }
+}
+
+/// A FIFO of parked greenlets (the waiters of a lock, queue, event or join).
+#[derive(Default)]
+pub(crate) struct WaitQueue {
+    pub(super) waiters: RefCell<VecDeque<(u64, Token)>>,
+    next_key: Cell<u64>,
+}
+
+impl fmt::Debug for WaitQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WaitQueue({} waiting)", self.len())
+    }
+}
+
+impl WaitQueue {
+    pub(crate) const fn new() -> WaitQueue {
+        WaitQueue { waiters: RefCell::new(VecDeque::new()), next_key: Cell::new(0) }
+    }
+
+    /// Adds a waiter at the back; the guard removes it again if it is still there.
+    pub(crate) fn push(&self, token: Token) -> Waiting<'_> {
+        let key = self.next_key.get();
+        self.next_key.set(key + 1);
+        self.waiters.borrow_mut().push_back((key, token));
+        Waiting { queue: self, key }
+    }
+
+    /// Number of registered waiters.
+    pub(crate) fn len(&self) -> usize {
+        self.waiters.borrow().len()
+    }
+
+    /// Whether a waiter could be woken now.
+    pub(crate) fn has_live(&self) -> bool {
+        self.waiters.borrow().iter().any(|(_, t)| t.can_unpark())
+    }
+
+    fn remove(&self, key: u64) -> bool {
+        let mut w = self.waiters.borrow_mut();
+        match w.binary_search_by_key(&key, |(k, _)| *k) {
+            Ok(i) => {
+                w.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// A registration in a [`WaitQueue`]; dropping it withdraws the waiter if it was not
+/// woken.
+pub(crate) struct Waiting<'a> {
+    queue: &'a WaitQueue,
+    key: u64,
+}
+
+impl Waiting<'_> {
+    /// Withdraws the waiter now; returns `true` if it was still registered (not woken).
+    pub(crate) fn cancel(self) -> bool {
+        let was = self.queue.remove(self.key);
+        std::mem::forget(self);
+        was
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.queue.remove(self.key);
+    }
+}
+
+impl fmt::Debug for Waiting<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Waiting({})", self.key)
     }
 }
 
