@@ -129,6 +129,11 @@ struct Entry {
 /// Registered fds by slot. A slot's generation advances each time it is reused, and
 /// every handle, waiter and poll token names its entry by `(slot, gen)`: an entry that
 /// was removed (and its slot given to another fd) is never found through an old name.
+///
+/// Invariants (checked with `debug_assert!` when entries come and go): `by_fd` indexes
+/// exactly the occupied slots and `free` lists exactly the empty ones
+/// (`by_fd.len() + free.len() == entries.len()`); `gens[s]` is the generation of the
+/// entry in slot `s`, or of the last one it held.
 #[derive(Default)]
 struct FdTable {
     entries: Vec<Option<Entry>>,
@@ -252,6 +257,7 @@ impl Reactor {
             writers: Vec::new(),
         });
         t.by_fd.insert(fd, slot);
+        debug_assert_eq!(t.by_fd.len() + t.free.len(), t.entries.len(), "fd table index out of step");
         drop(t);
         if let Some(e) = stale {
             // Its fd was closed and the number reused: its waiters find it gone.
@@ -272,6 +278,7 @@ impl Reactor {
             let e = t.entries[slot as usize].take().expect("checked above");
             t.by_fd.remove(&e.fd);
             t.free.push(slot);
+            debug_assert_eq!(t.by_fd.len() + t.free.len(), t.entries.len(), "fd table index out of step");
             e
         };
         // The fd may already be closed (EBADF); epoll forgets closed fds by itself.

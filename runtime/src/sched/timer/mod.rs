@@ -41,6 +41,13 @@ struct Slot<A> {
 }
 
 /// Timers carrying an action `A` each.
+///
+/// Invariants (checked with `debug_assert!` at each change, in O(1)):
+/// - every armed timer has one heap entry and one slot with an action, and the slot's
+///   `pos` is that entry's index (`heap[slots[s].pos].slot == s`);
+/// - slots without an action are exactly those in `free`
+///   (`heap.len() + free.len() == slots.len()`);
+/// - the heap is ordered by `(deadline, seq)`, so equal deadlines fire in insertion order.
 pub(crate) struct Timers<A> {
     heap: Vec<HeapEntry>,
     slots: Vec<Slot<A>>,
@@ -88,6 +95,8 @@ impl<A> Timers<A> {
         };
         self.heap.push(HeapEntry { deadline, seq, slot });
         self.sift_up(pos as usize);
+        debug_assert_eq!(self.heap[self.slots[slot as usize].pos as usize].slot, slot);
+        debug_assert_eq!(self.heap.len() + self.free.len(), self.slots.len());
         TimerKey { slot, seq }
     }
 
@@ -98,6 +107,7 @@ impl<A> Timers<A> {
             return None;
         }
         let pos = s.pos as usize;
+        debug_assert_eq!(self.heap[pos].slot, key.slot, "an armed slot knows its heap entry");
         Some(self.remove_at(pos))
     }
 
@@ -126,7 +136,9 @@ impl<A> Timers<A> {
         }
         let slot = &mut self.slots[entry.slot as usize];
         self.free.push(entry.slot);
-        slot.action.take().expect("an armed timer has an action")
+        let action = slot.action.take().expect("an armed timer has an action");
+        debug_assert_eq!(self.heap.len() + self.free.len(), self.slots.len());
+        action
     }
 
     fn sift_up(&mut self, mut pos: usize) {
