@@ -36,6 +36,9 @@ impl<S: AsRawFd + AsFd> Evented<S> {
     /// Registers `io`, which must already be in non-blocking mode.
     pub(crate) fn new(io: S) -> io::Result<Evented<S>> {
         let reg = Registration::new(io.as_fd())?;
+        // `io` is dropped right after `reg` (field order), closing the fd, unless
+        // `into_inner` hands it on (which withdraws this).
+        reg.set_closes_with_fd(true);
         Ok(Evented { reg, io, read_timeout: Cell::new(None), write_timeout: Cell::new(None) })
     }
 
@@ -66,6 +69,7 @@ impl<S: AsRawFd + AsFd> Evented<S> {
     /// Gives the socket back (deregistered, still non-blocking).
     pub(crate) fn into_inner(self) -> S {
         let Evented { reg, io, .. } = self;
+        reg.set_closes_with_fd(false); // the fd lives on: deregister it properly
         drop(reg);
         io
     }

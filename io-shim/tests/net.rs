@@ -440,3 +440,76 @@ fn two_greenlets_reading_one_stream_lose_no_wakeup() {
     v.sort();
     assert_eq!(v, b"ab");
 }
+
+/// The fds registered in any epoll instance of this process (`tfd:` lines of the epoll
+/// fds' `/proc/self/fdinfo`).
+fn epoll_targets() -> Vec<i32> {
+    let mut targets = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let is_epoll = std::fs::read_link(entry.path()).is_ok_and(|l| l.to_string_lossy() == "anon_inode:[eventpoll]");
+        if !is_epoll {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", entry.file_name().to_string_lossy()));
+        for line in info.unwrap_or_default().lines() {
+            if let Some(rest) = line.strip_prefix("tfd:") {
+                targets.push(rest.split_whitespace().next().unwrap().parse().unwrap());
+            }
+        }
+    }
+    targets
+}
+
+#[test]
+fn child_closed_sockets_leave_epoll_and_into_std_deregisters() {
+    use std::os::fd::AsRawFd;
+    if !greenhub_testkit::is_child() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = spawn(move || {
+        for _ in 0..2 {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut b = [0u8; 1];
+            c.read_exact(&mut b).unwrap();
+            c.write_all(&b).unwrap();
+        }
+    });
+    let round_trip = |s: &mut TcpStream| {
+        s.write_all(b"x").unwrap();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"x");
+    };
+    // Dropped: the registration skips EPOLL_CTL_DEL, closing the fd removes it.
+    let mut a = TcpStream::connect(addr).unwrap();
+    round_trip(&mut a);
+    let fd = a.as_raw_fd();
+    assert!(epoll_targets().contains(&fd), "registered while open");
+    drop(a);
+    assert!(!epoll_targets().contains(&fd), "gone with its close");
+    // into_std: the fd lives on, so it is deregistered properly.
+    let mut b = TcpStream::connect(addr).unwrap();
+    round_trip(&mut b);
+    let fd = b.as_raw_fd();
+    let std_stream = b.into_std().unwrap();
+    assert_eq!(std_stream.as_raw_fd(), fd);
+    assert!(!epoll_targets().contains(&fd), "into_std deregisters");
+    // And it can be taken back: registering it again works.
+    let mut again = TcpStream::from_std(std_stream).unwrap();
+    assert!(epoll_targets().contains(&fd));
+    drop(server.get());
+    let mut one = [0u8; 1];
+    assert_eq!(again.read(&mut one).unwrap(), 0, "the server closed its side");
+    println!("ok");
+}
+
+#[test]
+fn closed_sockets_leave_epoll_and_into_std_deregisters() {
+    // In a child: other tests' threads open and close fds (and epolls) meanwhile.
+    let out =
+        greenhub_testkit::child("child_closed_sockets_leave_epoll_and_into_std_deregisters", Duration::from_secs(60));
+    out.assert_ok();
+    assert!(out.stdout.contains("ok\n"), "{}", out.stdout);
+}

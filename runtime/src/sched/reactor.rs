@@ -237,6 +237,16 @@ impl Reactor {
                 e.refs += usize::from(owned);
                 return Ok((old, e.gen));
             }
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                // In epoll but not in the table: the fd's last registration skipped
+                // `EPOLL_CTL_DEL` on the promise that the fd would close
+                // (`Registration::set_closes_with_fd`), and it did not. Take the old
+                // epoll entry over with this slot's token.
+                if let Err(e) = self.registry.reregister(&mut SourceFd(&fd), token, both) {
+                    t.free.push(slot);
+                    return Err(e);
+                }
+            }
             Err(e) => {
                 t.free.push(slot);
                 return Err(e);
@@ -268,8 +278,9 @@ impl Reactor {
         Ok((slot, gen))
     }
 
-    /// Forgets `fd` (its waiters are woken to find it gone).
-    fn remove(&self, hub: &Hub, slot: u32, gen: u32) {
+    /// Forgets `fd` (its waiters are woken to find it gone). `closing`: the fd is closed
+    /// right after, which removes it from epoll: no `EPOLL_CTL_DEL` then.
+    fn remove(&self, hub: &Hub, slot: u32, gen: u32, closing: bool) {
         let entry = {
             let mut t = self.table.borrow_mut();
             if t.get(slot, gen).is_none() {
@@ -282,13 +293,15 @@ impl Reactor {
             e
         };
         // The fd may already be closed (EBADF); epoll forgets closed fds by itself.
-        let _ = self.registry.deregister(&mut SourceFd(&entry.fd));
+        if !closing {
+            let _ = self.registry.deregister(&mut SourceFd(&entry.fd));
+        }
         for token in entry.readers.iter().chain(entry.writers.iter()) {
             token.unpark(hub, Wake::Io);
         }
     }
 
-    fn drop_ref(&self, hub: &Hub, slot: u32, gen: u32) {
+    fn drop_ref(&self, hub: &Hub, slot: u32, gen: u32, closing: bool) {
         let last = {
             let mut t = self.table.borrow_mut();
             t.get_mut(slot, gen).is_some_and(|e| {
@@ -297,7 +310,7 @@ impl Reactor {
             })
         };
         if last {
-            self.remove(hub, slot, gen);
+            self.remove(hub, slot, gen, closing);
         }
     }
 
@@ -643,7 +656,7 @@ pub fn deregister(fd: RawFd) {
                 })
             };
             if let Some((slot, gen)) = found {
-                r.remove(hub, slot, gen);
+                r.remove(hub, slot, gen, false);
             }
         }
     })
@@ -671,6 +684,8 @@ pub struct Registration {
     fd: RawFd,
     slot: u32,
     gen: u32,
+    /// The owner closes the fd right after dropping this (see `set_closes_with_fd`).
+    closes_with_fd: Cell<bool>,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
@@ -694,7 +709,7 @@ impl Registration {
         let fd = fd.as_raw_fd();
         hub::with(|hub| {
             let (slot, gen) = hub.reactor()?.lookup(hub, fd, true)?;
-            Ok(Registration { fd, slot, gen, _not_send: std::marker::PhantomData })
+            Ok(Registration { fd, slot, gen, closes_with_fd: Cell::new(false), _not_send: std::marker::PhantomData })
         })
     }
 
@@ -755,6 +770,34 @@ impl Registration {
     /// ```
     pub fn fd(&self) -> RawFd {
         self.fd
+    }
+
+    /// Promises (`true`) that the fd is closed right after this registration drops —
+    /// the caller owns the fd and drops it next, as greenhub's sockets do. The fd's last
+    /// registration then skips `epoll_ctl(EPOLL_CTL_DEL)`: closing the fd removes it from
+    /// epoll anyway, so a connection's teardown makes one syscall fewer. Off by default;
+    /// turn it off again before handing the fd on (`into_std`).
+    ///
+    /// A broken promise loses nothing: while the fd stays open its events carry a stale
+    /// token and are ignored, and registering it again takes the old epoll entry over.
+    /// (If the fd was duplicated, epoll keeps the entry until the last duplicate closes;
+    /// its events are ignored the same way.)
+    ///
+    /// ```
+    /// use std::os::fd::AsFd;
+    /// use greenhub::io::{Interest, Registration};
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// a.set_nonblocking(true).unwrap();
+    /// let reg = Registration::new(a.as_fd()).unwrap();
+    /// reg.set_closes_with_fd(true);
+    /// drop(reg); // no EPOLL_CTL_DEL ...
+    /// // ... but `a` stays open here, so the promise is broken: registering it again
+    /// // still works, taking the old epoll entry over.
+    /// let again = Registration::new(a.as_fd()).unwrap();
+    /// again.wait(Interest::WRITABLE, None).unwrap();
+    /// ```
+    pub fn set_closes_with_fd(&self, yes: bool) {
+        self.closes_with_fd.set(yes);
     }
 
     /// See [`wait_readable`].
@@ -874,7 +917,13 @@ impl Clone for Registration {
                 }
             }
         });
-        Registration { fd: self.fd, slot: self.slot, gen: self.gen, _not_send: std::marker::PhantomData }
+        Registration {
+            fd: self.fd,
+            slot: self.slot,
+            gen: self.gen,
+            closes_with_fd: Cell::new(false),
+            _not_send: std::marker::PhantomData,
+        }
     }
 }
 
@@ -882,7 +931,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         hub::try_with(|hub| {
             if let Some(r) = hub.reactor_if_any() {
-                r.drop_ref(hub, self.slot, self.gen);
+                r.drop_ref(hub, self.slot, self.gen, self.closes_with_fd.get());
             }
         });
     }
@@ -904,16 +953,16 @@ mod tests {
             assert!(r.table.borrow().get(s1, g1).is_some());
             assert_eq!(r.lookup(hub, a.as_raw_fd(), true).unwrap(), (s1, g1), "one entry per fd");
             assert_eq!(r.registered(), 1);
-            r.remove(hub, s1, g1);
+            r.remove(hub, s1, g1, false);
             assert_eq!(r.registered(), 0);
             let (s2, g2) = r.lookup(hub, b.as_raw_fd(), false).unwrap();
             assert_eq!(s2, s1, "the freed slot is reused");
             assert_ne!(g2, g1, "under a new generation");
             assert!(r.table.borrow().get(s1, g1).is_none(), "the old name finds nothing");
             assert_eq!(r.readiness(s1, g1), 0);
-            r.remove(hub, s1, g1); // a stale remove is a no-op
+            r.remove(hub, s1, g1, false); // a stale remove is a no-op
             assert_eq!(r.registered(), 1);
-            r.remove(hub, s2, g2);
+            r.remove(hub, s2, g2, false);
             assert_eq!(r.registered(), 0);
         });
     }
