@@ -1,9 +1,7 @@
 //! may's stackful coroutines with `--workers N` scheduler threads (may-1, may-2): one
 //! coroutine per connection, blocking-style `read` then `write_all`.
 
-use std::io::{Read, Write};
-
-use greenhub_bench::peer::{self, BUF};
+use greenhub_bench::peer;
 
 fn main() -> std::io::Result<()> {
     let addr = peer::addr_from_args();
@@ -19,17 +17,7 @@ fn main() -> std::io::Result<()> {
         // may socket I/O on its own stream and a local buffer.
         unsafe {
             may::coroutine::spawn(move || {
-                let mut buf = [0u8; BUF];
-                loop {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if stream.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
+                peer::echo_blocking(&mut stream);
             });
         }
     }

@@ -1,9 +1,8 @@
 //! The baseline without any runtime: one OS thread per connection, blocking std I/O.
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
 
-use greenhub_bench::peer::{self, BUF};
+use greenhub_bench::peer;
 
 fn main() -> std::io::Result<()> {
     let addr = peer::addr_from_args();
@@ -13,17 +12,7 @@ fn main() -> std::io::Result<()> {
         let Ok(mut stream) = stream else { continue };
         let _ = stream.set_nodelay(true);
         let spawned = std::thread::Builder::new().stack_size(64 * 1024).spawn(move || {
-            let mut buf = [0u8; BUF];
-            loop {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if stream.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
+            peer::echo_blocking(&mut stream);
         });
         if let Err(e) = spawned {
             eprintln!("std-threads: cannot spawn a thread: {e}");

@@ -4,6 +4,7 @@
 //! per message (one "listening" line on stderr at start). Started by `benches/peers.sh`,
 //! which raises the fd limit and stops them with SIGTERM.
 
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 
 mod tokio;
@@ -45,4 +46,20 @@ pub fn flag(name: &str, default: usize) -> usize {
 /// The one line a peer prints.
 pub fn listening(what: &str, addr: SocketAddr) {
     eprintln!("{what} echo listening on {addr}");
+}
+
+/// Echoes `stream` with blocking-style calls until the peer closes or an error: the
+/// body of the thread-per-connection and may peers.
+pub fn echo_blocking(stream: &mut (impl Read + Write)) {
+    let mut buf = [0u8; BUF];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if stream.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
 }
