@@ -397,7 +397,8 @@ impl Task {
         self.state.set(State::Running);
     }
 
-    /// `Running` → `Parked` on `wait` (or `New` → `Parked` for a delayed start).
+    /// `Running` → `Parked` on `wait` (a new task is `Running` too: a delayed start parks it
+    /// before it ever ran).
     #[inline]
     pub(crate) fn park(&self, wait: Wait) {
         debug_assert_eq!(self.state.get(), State::Running, "only the running task parks");
