@@ -21,8 +21,8 @@ impl Hub {
             std::thread::current().name().unwrap_or("<unnamed>"),
             tasks.len(),
             self.timer_counts().0,
-            self.io_waits(),
-            self.remote_jobs()
+            self.io_waits().get(),
+            self.remote_jobs().get()
         );
         for t in std::iter::once(self.root()).chain(tasks.iter()) {
             let state = if t.id() == current && !(t.is_root() && t.state() == State::Parked) {
@@ -53,9 +53,9 @@ impl Hub {
             ready: self.ready_count(),
             timers,
             timer_slots,
-            io_waits: self.io_waits(),
+            io_waits: self.io_waits().get(),
             registered_fds: self.reactor_if_any().map_or(0, |r| r.registered()),
-            threadpool_jobs: self.remote_jobs(),
+            threadpool_jobs: self.remote_jobs().get(),
         }
     }
 }

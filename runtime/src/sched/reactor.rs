@@ -382,7 +382,7 @@ impl Reactor {
         }
         let fd = e.fd;
         drop(t);
-        hub.count_io_wait(true);
+        hub.io_waits().up();
         Ok((IoWait { reactor: self, hub, slot, gen, task: token.task.clone() }, fd))
     }
 
@@ -504,7 +504,7 @@ impl Drop for IoWait<'_> {
             e.writers.retain(|tok| !Rc::ptr_eq(&tok.task, &self.task));
         }
         drop(t);
-        self.hub.count_io_wait(false);
+        self.hub.io_waits().down();
     }
 }
 

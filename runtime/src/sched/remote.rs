@@ -167,19 +167,19 @@ impl Hub {
         let reactor = self.reactor()?;
         let task = self.current();
         let target = SendToken { slot: task.slot(), id: task.id(), epoch: task.epoch() };
-        self.count_remote(true);
+        self.remote_jobs().up();
         Ok(RemoteWaker::new(reactor.remote().clone(), target))
     }
 
     /// Withdraws a [`RemoteWaker`] that will never fire (its job never ran).
     pub(crate) fn disarm_remote(&self, waker: RemoteWaker) {
         waker.disarm();
-        self.count_remote(false);
+        self.remote_jobs().down();
     }
 
     /// Runs on the hub thread when a [`RemoteWaker`] fires.
     pub(crate) fn remote_wake(&self, target: SendToken) {
-        self.count_remote(false);
+        self.remote_jobs().down();
         let task = if target.id == 0 { Some(self.root().clone()) } else { self.live_task(target.slot, target.id) };
         if let Some(task) = task {
             Token { task, epoch: target.epoch }.unpark(self, Wake::Notify);

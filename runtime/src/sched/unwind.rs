@@ -35,7 +35,7 @@ use crate::sched::task::{Signal, Task};
 pub(crate) fn begin(hub: &Hub, task: &Task) {
     let (depth, floor) = task.unwinding();
     if depth == 0 {
-        hub.count_unwinder(true);
+        hub.unwinders().up();
         task.set_unwinding(1, hub.peek_scope_id());
     } else {
         task.set_unwinding(depth + 1, floor);
@@ -55,7 +55,7 @@ pub(crate) fn end(hub: &Hub, task: &Task) {
 pub(crate) fn reset(hub: &Hub, task: &Task) {
     if task.unwinding().0 > 0 {
         task.set_unwinding(0, 0);
-        hub.count_unwinder(false);
+        hub.unwinders().down();
     }
 }
 
@@ -68,7 +68,7 @@ fn floor(hub: &Hub, task: &Task) -> Option<u64> {
     }
     if let (1.., floor) = task.unwinding() {
         Some(floor)
-    } else if hub.unwinders() == 0 {
+    } else if hub.unwinders().get() == 0 {
         Some(u64::MAX) // an unknown panic unwinds: assume it is this greenlet's
     } else {
         None // another greenlet unwinds, not this one

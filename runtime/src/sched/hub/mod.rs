@@ -62,6 +62,31 @@ const SPARE_TASKS: usize = 128 * 1024;
 /// Longest a pass over the run queue goes on before timers and I/O get a turn.
 const SWITCH_INTERVAL: Duration = Duration::from_millis(5);
 
+/// A number of outstanding things (parked fd waits, jobs on other threads, unwinding
+/// greenlets): every `up` is matched by one `down`, so it never goes below zero
+/// (checked in debug builds).
+#[derive(Debug, Default)]
+pub(crate) struct Count(Cell<usize>);
+
+impl Count {
+    #[inline]
+    pub(crate) fn up(&self) {
+        self.0.set(self.0.get() + 1);
+    }
+
+    #[inline]
+    pub(crate) fn down(&self) {
+        let n = self.0.get();
+        debug_assert!(n > 0, "a count went below zero: a down without its up");
+        self.0.set(n.wrapping_sub(1));
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> usize {
+        self.0.get()
+    }
+}
+
 /// This thread's scheduler.
 pub(crate) struct Hub {
     root: Rc<Task>,
@@ -73,9 +98,9 @@ pub(crate) struct Hub {
     next_scope: Cell<u64>,
     reactor: OnceCell<Reactor>,
     /// Jobs handed to other threads whose completion has not come back yet.
-    remote_pending: Cell<usize>,
+    remote_pending: Count,
     /// Greenlets (or greenlet zero) parked on an fd.
-    io_waiters: Cell<usize>,
+    io_waiters: Count,
     /// Waiters of `run()`.
     idle: WaitQueue,
     in_loop: Cell<bool>,
@@ -84,7 +109,7 @@ pub(crate) struct Hub {
     /// Published to the blocking detector.
     heartbeat: Arc<Heartbeat>,
     /// Greenlets whose `unwinding` count is non-zero (see `unwind.rs`).
-    unwinders: Cell<u32>,
+    unwinders: Count,
     /// The greenlet running the panic hook, if any. While it runs the hook no other
     /// greenlet runs: std aborts the process if any panic starts on this thread then.
     panic_hook: Cell<Option<u64>>,
@@ -110,13 +135,13 @@ impl Hub {
             next_id: Cell::new(1),
             next_scope: Cell::new(1),
             reactor: OnceCell::new(),
-            remote_pending: Cell::new(0),
-            io_waiters: Cell::new(0),
+            remote_pending: Count::default(),
+            io_waiters: Count::default(),
             idle: WaitQueue::new(),
             in_loop: Cell::new(false),
             spare: RefCell::new(Vec::new()),
             heartbeat: Heartbeat::register(),
-            unwinders: Cell::new(0),
+            unwinders: Count::default(),
             panic_hook: Cell::new(None),
             deferred: RefCell::new(VecDeque::new()),
             last_check: Cell::new(Instant::now()),
@@ -278,46 +303,22 @@ impl Hub {
 
     // ----- counted waits ------------------------------------------------------------
 
-    /// A wait parks on an fd (`true`) or ends (`false`).
-    #[inline]
-    pub(crate) fn count_io_wait(&self, parked: bool) {
-        let n = self.io_waiters.get();
-        debug_assert!(parked || n > 0, "io_waiters underflow");
-        self.io_waiters.set(if parked { n + 1 } else { n - 1 });
-    }
-
     /// Waits parked on fds.
     #[inline]
-    pub(crate) fn io_waits(&self) -> usize {
-        self.io_waiters.get()
-    }
-
-    /// A job went to another thread (`true`) or its completion came back (`false`).
-    #[inline]
-    pub(crate) fn count_remote(&self, sent: bool) {
-        let n = self.remote_pending.get();
-        debug_assert!(sent || n > 0, "remote_pending underflow");
-        self.remote_pending.set(if sent { n + 1 } else { n - 1 });
+    pub(crate) fn io_waits(&self) -> &Count {
+        &self.io_waiters
     }
 
     /// Jobs handed to other threads whose completion has not come back.
     #[inline]
-    pub(crate) fn remote_jobs(&self) -> usize {
-        self.remote_pending.get()
+    pub(crate) fn remote_jobs(&self) -> &Count {
+        &self.remote_pending
     }
 
-    /// A greenlet starts (`true`) or stops (`false`) unwinding a panic of ours.
+    /// Greenlets unwinding a panic of ours (see `unwind.rs`).
     #[inline]
-    pub(crate) fn count_unwinder(&self, starts: bool) {
-        let n = self.unwinders.get();
-        debug_assert!(starts || n > 0, "unwinders underflow");
-        self.unwinders.set(if starts { n + 1 } else { n - 1 });
-    }
-
-    /// Greenlets unwinding a panic of ours.
-    #[inline]
-    pub(crate) fn unwinders(&self) -> u32 {
-        self.unwinders.get()
+    pub(crate) fn unwinders(&self) -> &Count {
+        &self.unwinders
     }
 
     // ----- spawning -------------------------------------------------------------------
