@@ -18,28 +18,29 @@ pub(crate) type Outcome = Result<Box<dyn Any>, GreenletError>;
 pub(crate) type HubYielder = Yielder<(), ()>;
 
 /// A greenlet's coroutine.
+///
+/// It returns nothing through corosensei: the body hands its outcome to its `CoroSlot`
+/// (`CoroSlot::store_outcome`) as its last act, so every switch moves only a flag.
 pub(crate) struct Coro {
-    co: Coroutine<(), (), Outcome, PooledStack>,
+    co: Coroutine<(), (), (), PooledStack>,
 }
 
 impl Coro {
-    /// Prepares `body` to run on `stack`; it receives the yielder that suspends it.
+    /// Prepares `body` to run on `stack`; it receives the yielder that suspends it, and
+    /// stores its outcome in its slot before it returns.
     pub(crate) fn new<F>(stack: PooledStack, body: F) -> Coro
     where
-        F: FnOnce(&HubYielder) -> Outcome + 'static,
+        F: FnOnce(&HubYielder) + 'static,
     {
         Coro { co: Coroutine::with_stack(stack, move |y: &HubYielder, ()| body(y)) }
     }
 
-    /// Runs the coroutine until it suspends (`None`) or finishes (`Some(outcome)`).
+    /// Runs the coroutine until it suspends (`false`) or finishes (`true`).
     ///
     /// The body catches its own panics, so a panic never crosses this call.
     #[inline]
-    pub(crate) fn resume(&mut self) -> Option<Outcome> {
-        match self.co.resume(()) {
-            CoroutineResult::Yield(()) => None,
-            CoroutineResult::Return(outcome) => Some(outcome),
-        }
+    pub(crate) fn resume(&mut self) -> bool {
+        matches!(self.co.resume(()), CoroutineResult::Return(()))
     }
 
     /// Gives up a suspended coroutine for good: nothing runs on its stack again, and
@@ -106,11 +107,24 @@ pub(crate) unsafe fn suspend(yielder: *const HubYielder) {
 pub(crate) struct CoroSlot {
     coro: UnsafeCell<Option<Coro>>,
     running: Cell<bool>,
+    /// The finished body's outcome, until the hub takes it.
+    outcome: Cell<Option<Outcome>>,
 }
 
 impl CoroSlot {
     pub(crate) const fn empty() -> CoroSlot {
-        CoroSlot { coro: UnsafeCell::new(None), running: Cell::new(false) }
+        CoroSlot { coro: UnsafeCell::new(None), running: Cell::new(false), outcome: Cell::new(None) }
+    }
+
+    /// The body's last act: its outcome, for the hub to take once the coroutine returned.
+    pub(crate) fn store_outcome(&self, outcome: Outcome) {
+        debug_assert!(self.running.get(), "only the running body stores its outcome");
+        self.outcome.set(Some(outcome));
+    }
+
+    /// The outcome stored by the finished body.
+    pub(crate) fn take_outcome(&self) -> Option<Outcome> {
+        self.outcome.take()
     }
 
     /// Installs a coroutine.
@@ -142,17 +156,18 @@ impl CoroSlot {
         unsafe { (*self.coro.get()).take() }
     }
 
-    /// Resumes the coroutine in place: `None` when it suspended, its outcome when it
-    /// finished (the finished coroutine stays in the slot until taken).
+    /// Resumes the coroutine in place: `false` when it suspended, `true` when it
+    /// finished (the finished coroutine stays in the slot until taken, its outcome until
+    /// `take_outcome`).
     #[inline]
-    pub(crate) fn resume(&self) -> Option<Outcome> {
+    pub(crate) fn resume(&self) -> bool {
         assert!(!self.running.replace(true), "greenhub: a coroutine cannot resume itself");
         // SAFETY: `running` was false, so this is the only live reference into the slot
         // (set/take refuse to run meanwhile, and resume cannot re-enter for the same
         // slot); the slot is only reachable from this thread.
         let coro = unsafe { (*self.coro.get()).as_mut() }.expect("a ready greenlet owns its coroutine");
-        let outcome = coro.resume();
+        let done = coro.resume();
         self.running.set(false);
-        outcome
+        done
     }
 }

@@ -9,6 +9,7 @@
 //!  3  reactor.rs  fds            remote.rs  other threads     unwind.rs  throwing
 //!     park.rs     waking tokens and wait queues            timer/guard.rs  armed waits
 //!  2  task.rs     Task and its transitions; the Token and WaitQueue types
+//!     ready.rs    the intrusive run queue (linked through the tasks)
 //!  1  coro.rs     the corosensei wrapper      timer/mod.rs  the timer heap
 //!  0  stack.rs    pooled stacks  →  sys/ (mmap, guard pages)
 //! ```
@@ -26,6 +27,7 @@ pub(crate) mod coro;
 pub(crate) mod hub;
 pub(crate) mod park;
 pub(crate) mod reactor;
+pub(crate) mod ready;
 pub(crate) mod remote;
 pub(crate) mod stack;
 pub(crate) mod task;
@@ -38,11 +40,12 @@ mod tests {
     /// the layers above them: the diagram at the top of this file, enforced.
     #[test]
     fn lower_layers_import_only_downward() {
-        let files: [(&str, u32, &str); 4] = [
+        let files: [(&str, u32, &str); 5] = [
             ("stack.rs", 0, include_str!("stack.rs")),
             ("coro.rs", 1, include_str!("coro.rs")),
             ("timer/mod.rs", 1, include_str!("timer/mod.rs")),
             ("task.rs", 2, include_str!("task.rs")),
+            ("ready.rs", 2, include_str!("ready.rs")),
         ];
         let layer = |path: &str| -> u32 {
             match path {
@@ -50,7 +53,7 @@ mod tests {
                 p if p.starts_with("coro") => 1,
                 "timer::TimerKey" | "timer::Timers" => 1,
                 p if p.starts_with("timer") => 3,
-                p if p.starts_with("task") => 2,
+                p if p.starts_with("task") || p.starts_with("ready") => 2,
                 p if p.starts_with("hub") => 4,
                 _ => 3, // park, reactor, remote, unwind
             }

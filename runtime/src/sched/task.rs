@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::sched::coro::{CoroSlot, HubYielder, Outcome};
+use crate::sched::ready::ReadyLink;
 use crate::sched::timer::TimerKey;
 
 /// Where a greenlet is in its life.
@@ -251,6 +252,8 @@ pub(crate) enum Wake {
 /// - **Cancellation**: nothing is thrown while `nothrow > 0` (inside `ffi::no_unwind`);
 ///   a finished task has no pending cancellation.
 pub(crate) struct Task {
+    /// The run-queue link (`hub/ready.rs`).
+    ready: ReadyLink,
     id: u64,
     name: Option<Box<str>>,
     /// Index in the hub's live table.
@@ -293,6 +296,7 @@ impl Task {
     #[inline]
     pub(crate) fn new(id: u64, name: Option<Box<str>>, stack_size: usize) -> Task {
         Task {
+            ready: ReadyLink::new(),
             id,
             name,
             slot: Cell::new(u32::MAX),
@@ -336,6 +340,12 @@ impl Task {
     #[inline]
     pub(crate) fn stack_size(&self) -> usize {
         self.stack_size
+    }
+
+    /// The run-queue link (only `ReadyQueue` reads and writes it).
+    #[inline]
+    pub(crate) fn ready_link(&self) -> &ReadyLink {
+        &self.ready
     }
 
     /// Index in the hub's live table.

@@ -36,7 +36,6 @@ mod live;
 mod run;
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::VecDeque;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -49,6 +48,7 @@ use crate::diag::monitor::Heartbeat;
 use crate::sched::coro::{self, Coro, Outcome};
 use crate::sched::park::{Token, WaitQueue};
 use crate::sched::reactor::Reactor;
+use crate::sched::ready::ReadyQueue;
 use crate::sched::stack::PooledStack;
 use crate::sched::task::{State, Task, Wait};
 use crate::sched::timer::{TimerAction, TimerKey, Timers};
@@ -90,8 +90,10 @@ impl Count {
 /// This thread's scheduler.
 pub(crate) struct Hub {
     root: Rc<Task>,
-    current: RefCell<Rc<Task>>,
-    run_queue: RefCell<VecDeque<Rc<Task>>>,
+    /// The running task: `root`, or the greenlet `resume` runs, whose `Rc` that frame
+    /// holds until after `current` points back at `root` (so it is never dangling).
+    current: Cell<*const Task>,
+    run_queue: ReadyQueue,
     timers: RefCell<Timers<TimerAction>>,
     live: RefCell<Live>,
     next_id: Cell<u64>,
@@ -114,7 +116,7 @@ pub(crate) struct Hub {
     /// greenlet runs: std aborts the process if any panic starts on this thread then.
     panic_hook: Cell<Option<u64>>,
     /// Greenlets that became ready while another one ran the panic hook, in order.
-    deferred: RefCell<VecDeque<Rc<Task>>>,
+    deferred: ReadyQueue,
     /// When the loop last fired timers and polled.
     last_check: Cell<Instant>,
     /// Times greenlet zero was popped off the run queue (see `run_loop`).
@@ -127,9 +129,9 @@ impl Hub {
         crate::sys::overflow::install();
         let root = Rc::new(Task::new(0, None, 0));
         Hub {
-            current: RefCell::new(root.clone()),
+            current: Cell::new(Rc::as_ptr(&root)),
             root,
-            run_queue: RefCell::new(VecDeque::new()),
+            run_queue: ReadyQueue::new(),
             timers: RefCell::new(Timers::new()),
             live: RefCell::new(Live::default()),
             next_id: Cell::new(1),
@@ -143,7 +145,7 @@ impl Hub {
             heartbeat: Heartbeat::register(),
             unwinders: Count::default(),
             panic_hook: Cell::new(None),
-            deferred: RefCell::new(VecDeque::new()),
+            deferred: ReadyQueue::new(),
             last_check: Cell::new(Instant::now()),
             root_turns: Cell::new(0),
         }
@@ -152,30 +154,39 @@ impl Hub {
     /// The running task (greenlet zero when no greenlet runs).
     #[inline]
     pub(crate) fn current(&self) -> Rc<Task> {
-        self.current.borrow().clone()
+        self.with_current(Rc::clone)
     }
 
-    /// The running task, unless the hub is in the middle of switching (for the panic
-    /// hook, which may run anywhere).
+    /// Calls `f` with the running task, without touching its reference count.
+    ///
+    /// `f` may switch away and back (park, yield): the task it was given is the one it
+    /// runs on, which stays alive while any of its frames do (it is `root`, held by the
+    /// hub, or a live greenlet, held by the live table until it finishes, which it cannot
+    /// do while `f` is on its stack).
+    #[inline]
+    pub(crate) fn with_current<R>(&self, f: impl FnOnce(&Rc<Task>) -> R) -> R {
+        // SAFETY: `current` always holds `Rc::as_ptr` of a task that is alive now (it is
+        // `root`, or the greenlet `resume` runs, whose `Rc` that frame holds until
+        // `current` points back at `root`). `ManuallyDrop` borrows that count without
+        // releasing it, and the task outlives `f` for the reason given above.
+        let cur = std::mem::ManuallyDrop::new(unsafe { Rc::from_raw(self.current.get()) });
+        f(&cur)
+    }
+
+    /// The running task (for the panic hook, which may run anywhere).
     pub(crate) fn try_current(&self) -> Option<Rc<Task>> {
-        self.current.try_borrow().ok().map(|c| c.clone())
+        Some(self.current())
     }
 
     /// The running greenlet's id and name (`None` on greenlet zero).
     pub(crate) fn current_identity(&self) -> Option<(u64, String)> {
-        let cur = self.current.try_borrow().ok()?;
-        if cur.is_root() {
-            None
-        } else {
-            Some((cur.id(), cur.name()))
-        }
+        self.with_current(|cur| (!cur.is_root()).then(|| (cur.id(), cur.name())))
     }
 
     /// Calls `f` with the running task's id and given name, without allocating (for the
     /// stack overflow report, which runs in a signal handler).
     pub(crate) fn current_for_report(&self, f: impl FnOnce(u64, Option<&str>)) -> Option<()> {
-        let cur = self.current.try_borrow().ok()?;
-        f(cur.id(), cur.given_name());
+        self.with_current(|cur| f(cur.id(), cur.given_name()));
         Some(())
     }
 
@@ -236,10 +247,13 @@ impl Hub {
     /// The panic hook returned: the greenlets deferred meanwhile run next, in order.
     pub(crate) fn leave_panic_hook(&self) {
         self.panic_hook.set(None);
-        let mut deferred = self.deferred.borrow_mut();
-        let mut queue = self.run_queue.borrow_mut();
-        while let Some(t) = deferred.pop_back() {
-            queue.push_front(t);
+        // In order, ahead of everything queued meanwhile.
+        let mut deferred = Vec::with_capacity(self.deferred.len());
+        while let Some(t) = self.deferred.pop_front() {
+            deferred.push(t);
+        }
+        for t in deferred.into_iter().rev() {
+            self.run_queue.push_front(t);
         }
     }
 
@@ -276,7 +290,7 @@ impl Hub {
     /// Entries in the run queue.
     #[inline]
     pub(crate) fn ready_count(&self) -> usize {
-        self.run_queue.borrow().len()
+        self.run_queue.len()
     }
 
     // ----- timers -------------------------------------------------------------------
@@ -340,8 +354,9 @@ impl Hub {
         crate::diag::log::spawned(id, name.as_deref());
         let task = self.reuse_task(id, name, stack.size());
         let coro = Coro::new(stack, move |y| {
-            with(|h| h.current.borrow().set_yielder(y));
-            body()
+            with(|h| h.with_current(|cur| cur.set_yielder(y)));
+            let outcome = body();
+            with(|h| h.with_current(|cur| cur.coro().store_outcome(outcome)));
         });
         task.coro().set(coro);
         {
@@ -379,8 +394,9 @@ impl Hub {
     /// Puts a task at the back of the run queue.
     #[inline]
     pub(crate) fn make_ready(&self, task: &Rc<Task>) {
+        debug_assert!(!task.ready_link().is_queued(), "a task that is not ready is not queued");
         task.make_ready();
-        self.run_queue.borrow_mut().push_back(task.clone());
+        self.run_queue.push_back(task.clone());
     }
 
     /// Parks the current task until a token of its current epoch unparks it (or a
@@ -394,11 +410,15 @@ impl Hub {
     /// wake-up would: the tokens registered for it (a remote waker already fired, say)
     /// must never end a later wait of the same greenlet.
     pub(crate) fn park(&self, wait: Wait) {
-        let cur = self.current();
+        self.with_current(|cur| self.park_current(cur, wait));
+    }
+
+    #[inline]
+    fn park_current(&self, cur: &Rc<Task>, wait: Wait) {
         if !cur.cancel().is_none() {
-            if let Some(signal) = unwind::deliverable(self, &cur) {
+            if let Some(signal) = unwind::deliverable(self, cur) {
                 cur.skip_epoch();
-                unwind::throw(self, &cur, signal);
+                unwind::throw(self, cur, signal);
             }
             if cur.nothrow() > 0 {
                 cur.skip_epoch();
@@ -406,20 +426,21 @@ impl Hub {
             }
         }
         cur.park(wait);
-        self.switch_out(&cur);
+        self.switch_out(cur);
         debug_assert_eq!(cur.state(), State::Running, "a parked task runs again only once resumed");
         cur.end_wait();
-        self.throw_pending(&cur);
+        self.throw_pending(cur);
     }
 
     /// Moves the current task behind every ready greenlet and runs them.
     pub(crate) fn yield_now(&self) {
-        let cur = self.current();
-        // A cancel pending already is thrown after the switch (the same thing, one
-        // switch later); a yield inside `ffi::no_unwind` just yields.
-        self.make_ready(&cur);
-        self.switch_out(&cur);
-        self.throw_pending(&cur);
+        self.with_current(|cur| {
+            // A cancel pending already is thrown after the switch (the same thing, one
+            // switch later); a yield inside `ffi::no_unwind` just yields.
+            self.make_ready(cur);
+            self.switch_out(cur);
+            self.throw_pending(cur);
+        })
     }
 
     /// Throws a deliverable cancellation into the running `task`. Returns `false` when
@@ -482,8 +503,8 @@ impl Drop for Hub {
                 }
             }
         }
-        self.run_queue.get_mut().clear();
-        self.deferred.get_mut().clear();
+        self.run_queue.clear();
+        self.deferred.clear();
         drop(self.timers.get_mut().drain());
     }
 }

@@ -51,7 +51,7 @@ impl Hub {
             self.last_check.set(now);
             self.fire_timers(now);
             self.drain_remote();
-            let timeout = if !self.run_queue.borrow().is_empty() {
+            let timeout = if !self.run_queue.is_empty() {
                 Some(Duration::ZERO)
             } else {
                 self.timers.borrow().next_deadline().map(|at| at.saturating_duration_since(now))
@@ -69,13 +69,12 @@ impl Hub {
         let mut switches = 0u32;
         let mut since: Option<Instant> = None;
         loop {
-            let next = self.run_queue.borrow_mut().pop_front();
-            let Some(task) = next else { return false };
+            let Some(task) = self.run_queue.pop_front() else { return false };
             if task.state() != State::Ready {
                 continue; // killed before it started
             }
             if self.panic_hook.get().is_some_and(|id| id != task.id()) {
-                self.deferred.borrow_mut().push_back(task);
+                self.deferred.push_back(task);
                 continue;
             }
             if task.is_root() {
@@ -97,17 +96,25 @@ impl Hub {
     #[inline]
     fn resume(&self, task: Rc<Task>) {
         task.begin_run();
-        let root = self.current.replace(task.clone());
+        debug_assert!(std::ptr::eq(self.current.get(), Rc::as_ptr(&self.root)), "only the loop resumes");
+        // `task` (this frame's) keeps the greenlet alive until `current` is `root` again.
+        self.current.set(Rc::as_ptr(&task));
         self.heartbeat.beat(task.id());
         current::set_in_greenlet(true);
-        let outcome = task.coro().resume();
+        let done = task.coro().resume();
         current::set_in_greenlet(false);
         self.heartbeat.beat(0);
-        self.current.replace(root);
-        if let Some(outcome) = outcome {
-            drop(task.coro().take());
-            self.finish(&task, outcome);
+        self.current.set(Rc::as_ptr(&self.root));
+        if done {
+            self.finished(&task);
         }
+    }
+
+    /// A greenlet's body returned: its stack goes back to the pool, its outcome is kept.
+    fn finished(&self, task: &Rc<Task>) {
+        let outcome = task.coro().take_outcome().expect("a finished body stored its outcome");
+        drop(task.coro().take());
+        self.finish(task, outcome);
     }
 
     /// Records a greenlet's outcome and wakes its joiners.
@@ -230,7 +237,7 @@ impl Hub {
     /// Waits until no greenlet but the caller is left, or `deadline`; returns whether
     /// none is left.
     pub(crate) fn run_all(&self, deadline: Option<Instant>) -> bool {
-        let me_counts = usize::from(!self.current.borrow().is_root());
+        let me_counts = usize::from(self.with_current(|cur| !cur.is_root()));
         while self.live_count() > me_counts {
             if !wait_in(self, &self.idle, Wait::Run, deadline, || {}) && deadline.is_some() {
                 return self.live_count() <= me_counts;

@@ -1,0 +1,187 @@
+//! The run queue: an intrusive FIFO of ready tasks, linked through the tasks themselves
+//! (`Task::ready_link`); the hub's run queue and its
+//! panic-hook deferrals are two of them, so a push or pop is a few pointer writes and never allocates.
+//!
+//! Each entry owns one strong count of its task (`Rc::into_raw` on push, `Rc::from_raw`
+//! on pop), so a task stays alive while it is queued, whatever happens to its other
+//! owners (a ready greenlet killed before it ran keeps its entry until popped).
+//!
+//! Invariants:
+//! - `head`/`tail` are both null (empty) or both point at queued tasks; following
+//!   `next` from `head` reaches `tail` after exactly `len - 1` steps, and `tail`'s
+//!   `next` is null;
+//! - a task is in at most one queue, at most once: its `queued` flag is set exactly while
+//!   it is linked into a queue. `push_back`/`push_front` check it with a real `assert!`
+//!   (not a debug one): linking a task twice would make a cycle, and popping it twice
+//!   would release one strong count too many.
+
+use std::cell::Cell;
+use std::ptr;
+use std::rc::Rc;
+
+use crate::sched::task::Task;
+
+/// A task's link in a [`ReadyQueue`] (a field of `Task`).
+pub(crate) struct ReadyLink {
+    next: Cell<*const Task>,
+    queued: Cell<bool>,
+}
+
+impl ReadyLink {
+    pub(crate) const fn new() -> ReadyLink {
+        ReadyLink { next: Cell::new(ptr::null()), queued: Cell::new(false) }
+    }
+
+    /// Whether the task is linked into a queue.
+    #[inline]
+    pub(crate) fn is_queued(&self) -> bool {
+        self.queued.get()
+    }
+}
+
+/// A FIFO of tasks, each owning one strong count.
+pub(crate) struct ReadyQueue {
+    head: Cell<*const Task>,
+    tail: Cell<*const Task>,
+    len: Cell<usize>,
+}
+
+impl ReadyQueue {
+    pub(crate) const fn new() -> ReadyQueue {
+        ReadyQueue { head: Cell::new(ptr::null()), tail: Cell::new(ptr::null()), len: Cell::new(0) }
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len.get()
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.get().is_null()
+    }
+
+    /// Links `task` in at the back.
+    #[inline]
+    pub(crate) fn push_back(&self, task: Rc<Task>) {
+        let link = task.ready_link();
+        assert!(!link.queued.replace(true), "greenhub: a task is queued twice");
+        debug_assert!(link.next.get().is_null());
+        let p = Rc::into_raw(task);
+        let tail = self.tail.get();
+        if tail.is_null() {
+            self.head.set(p);
+        } else {
+            // SAFETY: `tail` is a queued task (invariant), kept alive by the strong count
+            // its entry owns; only this thread reaches the queue (`Cell`, `!Sync`).
+            unsafe { (*tail).ready_link().next.set(p) };
+        }
+        self.tail.set(p);
+        self.len.set(self.len.get() + 1);
+    }
+
+    /// Links `task` in at the front (it runs next).
+    #[inline]
+    pub(crate) fn push_front(&self, task: Rc<Task>) {
+        let link = task.ready_link();
+        assert!(!link.queued.replace(true), "greenhub: a task is queued twice");
+        link.next.set(self.head.get());
+        let p = Rc::into_raw(task);
+        if self.head.get().is_null() {
+            self.tail.set(p);
+        }
+        self.head.set(p);
+        self.len.set(self.len.get() + 1);
+    }
+
+    /// Unlinks the front task and hands back the strong count its entry owned.
+    #[inline]
+    pub(crate) fn pop_front(&self) -> Option<Rc<Task>> {
+        let head = self.head.get();
+        if head.is_null() {
+            return None;
+        }
+        // SAFETY: `head` came from `Rc::into_raw` in a push and its entry still owns that
+        // strong count (it is linked: invariant), so it points at a live task, and taking
+        // the count back with `from_raw` happens exactly once: the task is unlinked
+        // (`queued` cleared, `head` moved past it) before anything else can see the queue.
+        let task = unsafe { Rc::from_raw(head) };
+        let link = task.ready_link();
+        debug_assert!(link.queued.get());
+        let next = link.next.replace(ptr::null());
+        link.queued.set(false);
+        self.head.set(next);
+        if next.is_null() {
+            self.tail.set(ptr::null());
+        }
+        self.len.set(self.len.get() - 1);
+        Some(task)
+    }
+
+    /// Drops every entry.
+    pub(crate) fn clear(&self) {
+        while let Some(task) = self.pop_front() {
+            drop(task);
+        }
+    }
+}
+
+impl Drop for ReadyQueue {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(q: &ReadyQueue) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut back = Vec::new();
+        while let Some(t) = q.pop_front() {
+            out.push(t.id());
+            back.push(t);
+        }
+        for t in back {
+            q.push_back(t);
+        }
+        out
+    }
+
+    #[test]
+    fn fifo_with_front_pushes_and_counts() {
+        let q = ReadyQueue::new();
+        let tasks: Vec<Rc<Task>> = (1..=4).map(|i| Rc::new(Task::new(i, None, 0))).collect();
+        assert!(q.is_empty() && q.pop_front().is_none());
+        q.push_back(tasks[0].clone());
+        q.push_back(tasks[1].clone());
+        q.push_front(tasks[2].clone());
+        q.push_back(tasks[3].clone());
+        assert_eq!(q.len(), 4);
+        assert_eq!(Rc::strong_count(&tasks[0]), 2, "the entry owns one count");
+        assert!(tasks[0].ready_link().is_queued());
+        assert_eq!(ids(&q), [3, 1, 2, 4]);
+        let t = q.pop_front().unwrap();
+        assert_eq!(t.id(), 3);
+        assert!(!t.ready_link().is_queued());
+        drop(t);
+        q.clear();
+        assert!(q.is_empty());
+        assert_eq!(q.len(), 0);
+        assert!(tasks.iter().all(|t| Rc::strong_count(t) == 1), "clear gives every count back");
+        q.push_front(tasks[1].clone());
+        assert_eq!(ids(&q), [2], "a front push into an empty queue sets the tail");
+        q.push_back(tasks[0].clone());
+        assert_eq!(ids(&q), [2, 1]);
+    }
+
+    #[test]
+    #[should_panic(expected = "queued twice")]
+    fn a_task_is_never_linked_twice() {
+        let q = ReadyQueue::new();
+        let t = Rc::new(Task::new(1, None, 0));
+        q.push_back(t.clone());
+        q.push_back(t);
+    }
+}
