@@ -47,8 +47,12 @@ impl WaitQueue {
     /// (Unparking only touches the run queue, so this runs with the waiter list borrowed
     /// and allocates nothing.)
     pub(crate) fn wake_all(&self, hub: &Hub) -> usize {
+        let mut waiters = self.waiters.borrow_mut();
+        if waiters.is_empty() {
+            return 0;
+        }
         let mut woken = 0;
-        self.waiters.borrow_mut().retain(|(_, t)| {
+        waiters.retain(|(_, t)| {
             if t.unpark(hub, Wake::Notify) {
                 woken += 1;
                 false

@@ -87,7 +87,9 @@ pub(crate) fn class_size(requested: usize) -> io::Result<usize> {
         ));
     }
     let page = page_size();
-    Ok(requested.max(MIN_STACK_SIZE).div_ceil(page) * page)
+    debug_assert!(page.is_power_of_two());
+    // Rounded up to whole pages with a mask (a page is a power of two): no division.
+    Ok((requested.max(MIN_STACK_SIZE) + page - 1) & !(page - 1))
 }
 
 /// A greenlet stack. Dropping it returns it to the current thread's pool.
@@ -107,6 +109,7 @@ impl std::fmt::Debug for PooledStack {
 impl PooledStack {
     /// Takes a stack of at least `size` usable bytes from the pool, carving a new slab if
     /// the pool is empty.
+    #[inline]
     pub(crate) fn take(size: usize) -> io::Result<PooledStack> {
         let size = class_size(size)?;
         let hit = POOL.try_with(|p| p.borrow_mut().pop(size)).ok().flatten();
@@ -117,6 +120,21 @@ impl PooledStack {
         Ok(PooledStack { top, size })
     }
 
+    /// Makes sure a stack of at least `size` usable bytes can be taken now (carving a
+    /// new slab if this thread's pool has none), without taking it; returns the size
+    /// class. A spawn calls this, so that running out of memory is its error, while the
+    /// stack itself is only taken when the greenlet starts.
+    #[inline]
+    pub(crate) fn ensure_available(size: usize) -> io::Result<usize> {
+        let size = class_size(size)?;
+        let have = POOL.try_with(|p| p.borrow_mut().class(size).free.last().is_some()).unwrap_or(true);
+        if !have {
+            let top = refill(size)?;
+            let _ = POOL.try_with(|p| p.borrow_mut().class(size).free.push(top));
+        }
+        Ok(size)
+    }
+
     /// Usable size in bytes.
     pub(crate) fn size(&self) -> usize {
         self.size
@@ -124,6 +142,7 @@ impl PooledStack {
 }
 
 impl Drop for PooledStack {
+    #[inline]
     fn drop(&mut self) {
         let (top, size) = (self.top, self.size);
         let kept = POOL.try_with(|p| p.borrow_mut().push(size, top)).is_ok();
@@ -160,7 +179,17 @@ struct Class {
 }
 
 impl StackPool {
+    #[inline]
     fn class(&mut self, size: usize) -> &mut Class {
+        // Nearly every program uses one stack size: the first class, without a search.
+        if self.classes.first().is_some_and(|c| c.size == size) {
+            return &mut self.classes[0];
+        }
+        self.class_slow(size)
+    }
+
+    #[cold]
+    fn class_slow(&mut self, size: usize) -> &mut Class {
         let i = match self.classes.iter().position(|c| c.size == size) {
             Some(i) => i,
             None => {
@@ -171,10 +200,12 @@ impl StackPool {
         &mut self.classes[i]
     }
 
+    #[inline]
     fn pop(&mut self, size: usize) -> Option<usize> {
         self.class(size).free.pop()
     }
 
+    #[inline]
     fn push(&mut self, size: usize, top: usize) {
         let class = self.class(size);
         if class.free.len() >= HOT_STACKS {

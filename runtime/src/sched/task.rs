@@ -9,6 +9,7 @@ use std::ptr;
 use std::rc::Rc;
 use std::time::Instant;
 
+use crate::sched::body::Body;
 use crate::sched::coro::{CoroSlot, HubYielder, Outcome};
 use crate::sched::ready::ReadyLink;
 use crate::sched::timer::TimerKey;
@@ -245,8 +246,10 @@ pub(crate) enum Wake {
 /// - **Epoch**: advances exactly when the task becomes `Ready` or a park does not happen
 ///   (`skip_epoch`); a wait token is live while its epoch equals the task's and the task
 ///   is `Parked`, so a wake-up is delivered at most once per park.
-/// - **Coroutine**: greenlet zero never has one; a greenlet has one from spawn until it
-///   finishes (taken before `finish`) or is abandoned with its thread.
+/// - **Body and coroutine**: greenlet zero has neither; a greenlet has its body from
+///   spawn until it starts (the hub then takes it and a stack, and makes the coroutine
+///   that runs it) and its coroutine from then until it finishes (taken before
+///   `finish`) or is abandoned with its thread. An unstarted greenlet has no stack.
 /// - **Outcome**: set only by `finish` (or the hub's `Drop`), then read by handles and
 ///   taken at most once (`take_outcome`); a detached task without links keeps none.
 /// - **Cancellation**: nothing is thrown while `nothrow > 0` (inside `ffi::no_unwind`);
@@ -262,7 +265,9 @@ pub(crate) struct Task {
     /// Bumped each time the task becomes ready; tokens from older epochs are stale.
     epoch: Cell<u32>,
     started: Cell<bool>,
-    /// The coroutine; empty for greenlet zero and once done.
+    /// The body, from spawn until the greenlet starts (then its coroutine runs it).
+    body: Cell<Option<Body>>,
+    /// The coroutine, from the greenlet's start until it finishes.
     coro: CoroSlot,
     yielder: Cell<*const HubYielder>,
     cancel: Cell<Cancel>,
@@ -303,6 +308,7 @@ impl Task {
             state: Cell::new(State::Running),
             epoch: Cell::new(0),
             started: Cell::new(false),
+            body: Cell::new(None),
             coro: CoroSlot::empty(),
             yielder: Cell::new(ptr::null()),
             cancel: Cell::new(Cancel::NONE),
@@ -319,6 +325,42 @@ impl Task {
             raw_current: RefCell::new(None),
             links: std::cell::OnceCell::new(),
             locals: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Turns a finished task nothing else refers to into a new one, in place: the same
+    /// as `*self = Task::new(id, name, stack_size)`, but writing only the fields a
+    /// finished task does not already hold in their new state (those are checked in
+    /// debug builds), and keeping the joiners' buffer.
+    #[inline]
+    pub(crate) fn recycle(&mut self, id: u64, name: Option<Box<str>>, stack_size: usize) {
+        debug_assert!(self.is_done(), "only a finished task is recycled");
+        debug_assert!(!self.ready.is_queued(), "a unique task is in no queue");
+        debug_assert!(!self.coro.is_present(), "a finished task has given its coroutine back");
+        debug_assert!(self.body.get_mut().is_none(), "and its body");
+        debug_assert!(self.cancel.get().is_none() && self.wait.get() == Wait::Nothing);
+        debug_assert!(self.joiners.waiters.get_mut().is_empty(), "a unique task has no waiters");
+        debug_assert!(self.start_timer.get().is_none(), "a finished task has no start timer");
+        self.id = id;
+        self.name = name;
+        self.slot.set(u32::MAX);
+        self.state.set(State::Running);
+        self.epoch.set(0);
+        self.started.set(false);
+        self.yielder.set(ptr::null());
+        self.nothrow.set(0);
+        self.unwinding.set(0);
+        self.unwind_floor.set(0);
+        self.woken.set(Wake::None);
+        *self.outcome.get_mut() = None;
+        self.detached.set(false);
+        self.stack_size = stack_size;
+        *self.raw_current.get_mut() = None;
+        if self.links.get().is_some() {
+            self.links = std::cell::OnceCell::new();
+        }
+        if self.locals.get().is_some() {
+            self.locals = std::cell::OnceCell::new();
         }
     }
 
@@ -481,6 +523,21 @@ impl Task {
     }
 
     // ----- the coroutine ----------------------------------------------------------------
+
+    /// Stores the body of a new greenlet (`Hub::spawn_task`).
+    #[inline]
+    pub(crate) fn set_body(&self, body: Body) {
+        debug_assert!(!self.started.get() && !self.coro.is_present());
+        let old = self.body.replace(Some(body));
+        debug_assert!(old.is_none(), "a greenlet gets one body");
+    }
+
+    /// Takes the body: to run it (the greenlet starts) or drop it (killed unstarted,
+    /// abandoned).
+    #[inline]
+    pub(crate) fn take_body(&self) -> Option<Body> {
+        self.body.take()
+    }
 
     /// The task's coroutine slot.
     #[inline]

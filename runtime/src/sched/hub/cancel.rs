@@ -33,14 +33,14 @@ impl Hub {
         match task.state() {
             State::Done => {}
             _ if !task.started() => {
-                let coro = task.coro().take();
+                let body = task.take_body();
                 if let Some(key) = task.take_start_timer() {
                     let action = self.cancel_timer(key);
                     drop(action);
                 }
                 self.finish(task, Err(crate::GreenletError::Killed));
                 // Drops the never-run closure (and whatever it captured) here.
-                drop(coro);
+                drop(body);
             }
             State::Running => {
                 // Self-kill: unwinds right away where that is allowed, else stays pending.

@@ -45,6 +45,7 @@ pub(crate) use current::{has_hub, if_exists, in_greenlet, try_with, with};
 use live::Live;
 
 use crate::diag::monitor::Heartbeat;
+use crate::sched::body::Body;
 use crate::sched::coro::{self, Coro, Outcome};
 use crate::sched::park::{Token, WaitQueue};
 use crate::sched::reactor::Reactor;
@@ -345,20 +346,17 @@ impl Hub {
         start_at: Option<Instant>,
         body: impl FnOnce() -> Outcome + 'static,
     ) -> io::Result<Rc<Task>> {
-        let stack = PooledStack::take(stack_size)?;
+        // The stack is taken when the greenlet starts (`run.rs`); running out of memory
+        // is still this call's error.
+        let stack_size = PooledStack::ensure_available(stack_size)?;
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         if let Some(n) = &name {
             self.heartbeat.named(id, n);
         }
         crate::diag::log::spawned(id, name.as_deref());
-        let task = self.reuse_task(id, name, stack.size());
-        let coro = Coro::new(stack, move |y| {
-            with(|h| h.with_current(|cur| cur.set_yielder(y)));
-            let outcome = body();
-            with(|h| h.with_current(|cur| cur.coro().store_outcome(outcome)));
-        });
-        task.coro().set(coro);
+        let task = self.reuse_task(id, name, stack_size);
+        task.set_body(Body::new(body));
         {
             let mut live = self.live.borrow_mut();
             live.insert(&task);
@@ -382,11 +380,40 @@ impl Hub {
         if let Some(mut task) = spare {
             // Unique: no handle, token, timer or queue entry can observe the reset.
             if let Some(t) = Rc::get_mut(&mut task) {
-                *t = Task::new(id, name, stack_size);
+                t.recycle(id, name, stack_size);
                 return task;
             }
         }
         Rc::new(Task::new(id, name, stack_size))
+    }
+
+    /// A greenlet starts: it gets a stack and the coroutine that runs its body. `false`
+    /// if no stack can be had (out of memory): the greenlet then fails with that error.
+    #[inline]
+    fn start(&self, task: &Rc<Task>) -> bool {
+        match PooledStack::take(task.stack_size()) {
+            Ok(stack) => {
+                debug_assert_eq!(stack.size(), task.stack_size(), "spawn recorded the size class");
+                task.coro().set(Coro::new(stack, |y| {
+                    let body = with(|h| {
+                        h.with_current(|cur| {
+                            cur.set_yielder(y);
+                            cur.take_body()
+                        })
+                    });
+                    let outcome = body.expect("a starting greenlet has its body").call();
+                    with(|h| h.with_current(|cur| cur.coro().store_outcome(outcome)));
+                }));
+                true
+            }
+            Err(e) => {
+                let body = task.take_body();
+                let why = format!("greenhub: cannot allocate a greenlet stack to start it: {e}");
+                self.finish(task, Err(crate::GreenletError::Panicked(why)));
+                drop(body);
+                false
+            }
+        }
     }
 
     // ----- ready / park ---------------------------------------------------------------
@@ -494,14 +521,11 @@ impl Drop for Hub {
             }
             t.abandon();
             if let Some(coro) = t.coro().take() {
-                if t.started() {
-                    coro.abandon();
-                } else {
-                    // Never ran: nothing lives on its stack; its closure's captures drop
-                    // here (greenhub calls from those Drops use the late hub).
-                    drop(coro);
-                }
+                coro.abandon();
             }
+            // Never ran: its closure's captures drop here (greenhub calls from those
+            // Drops use the late hub).
+            drop(t.take_body());
         }
         self.run_queue.clear();
         self.deferred.clear();

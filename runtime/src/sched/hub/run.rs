@@ -95,6 +95,9 @@ impl Hub {
     /// Runs one greenlet until it suspends or finishes.
     #[inline]
     fn resume(&self, task: Rc<Task>) {
+        if !task.started() && !self.start(&task) {
+            return;
+        }
         task.begin_run();
         debug_assert!(std::ptr::eq(self.current.get(), Rc::as_ptr(&self.root)), "only the loop resumes");
         // `task` (this frame's) keeps the greenlet alive until `current` is `root` again.
