@@ -616,6 +616,61 @@ fn an_absurd_stack_size_is_an_error_not_a_wrapped_size() {
     assert_eq!(Builder::new().stack_size(1 << 20).spawn(|| 1).get(), Ok(1));
 }
 
+/// Under an address-space limit, spawning greenlets that have not started yet fails
+/// with an error once their stacks cannot be had (a stack is claimed at spawn even
+/// though it is only taken when the greenlet starts), and every greenlet spawned before
+/// the error runs to the end (its claimed stack is there when it starts).
+#[test]
+fn child_spawn_under_an_address_space_limit() {
+    if !is_child() {
+        return;
+    }
+    std::thread::spawn(|| {
+        // SAFETY: plain getrlimit/setrlimit on our own process.
+        unsafe {
+            let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            libc::getrlimit(libc::RLIMIT_AS, &mut r);
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let vm_kb: u64 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmSize:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap();
+            r.rlim_cur = (vm_kb * 1024 + (256 << 20)).min(r.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_AS, &r), 0);
+        }
+        let ran = Rc::new(Cell::new(0u32));
+        let mut gs = Vec::new();
+        let err = loop {
+            let ran = ran.clone();
+            match Builder::new().try_spawn(move || ran.set(ran.get() + 1)) {
+                Ok(g) => gs.push(g),
+                Err(e) => break e,
+            }
+            assert!(gs.len() < 100_000, "256 MiB cannot hold this many 256 KiB stacks");
+        };
+        println!("spawned {} then: {:?}", gs.len(), err.kind());
+        assert!(!gs.is_empty());
+        let n = gs.len() as u32;
+        greenhub::joinall(&gs);
+        assert!(gs.into_iter().all(|g| g.get() == Ok(())), "every spawned greenlet ran to the end");
+        assert_eq!(ran.get(), n);
+        // The claims were redeemed and the stacks came back: spawning works again.
+        assert_eq!(Builder::new().try_spawn(|| 5).unwrap().get(), Ok(5));
+        println!("all {n} ran");
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn out_of_address_space_spawn_is_an_error_and_spawned_greenlets_still_run() {
+    let c = child("child_spawn_under_an_address_space_limit", T);
+    c.assert_ok();
+    assert!(c.stdout.contains("then: OutOfMemory"), "{}", c.stdout);
+    assert!(c.stdout.contains(" ran"), "{}", c.stdout);
+}
+
 // ---- 9. the panic hook and the blocking detector -------------------------------------
 
 #[test]

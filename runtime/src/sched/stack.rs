@@ -111,28 +111,18 @@ impl PooledStack {
     /// the pool is empty.
     #[inline]
     pub(crate) fn take(size: usize) -> io::Result<PooledStack> {
-        let size = class_size(size)?;
+        PooledStack::take_class(class_size(size)?)
+    }
+
+    /// Takes a stack of size class `size` (already rounded), leaving the claimed ones.
+    #[inline]
+    fn take_class(size: usize) -> io::Result<PooledStack> {
         let hit = POOL.try_with(|p| p.borrow_mut().pop(size)).ok().flatten();
         let top = match hit {
             Some(top) => top,
             None => refill(size)?,
         };
         Ok(PooledStack { top, size })
-    }
-
-    /// Makes sure a stack of at least `size` usable bytes can be taken now (carving a
-    /// new slab if this thread's pool has none), without taking it; returns the size
-    /// class. A spawn calls this, so that running out of memory is its error, while the
-    /// stack itself is only taken when the greenlet starts.
-    #[inline]
-    pub(crate) fn ensure_available(size: usize) -> io::Result<usize> {
-        let size = class_size(size)?;
-        let have = POOL.try_with(|p| p.borrow_mut().class(size).free.last().is_some()).unwrap_or(true);
-        if !have {
-            let top = refill(size)?;
-            let _ = POOL.try_with(|p| p.borrow_mut().class(size).free.push(top));
-        }
-        Ok(size)
     }
 
     /// Usable size in bytes.
@@ -150,6 +140,57 @@ impl Drop for PooledStack {
             // The thread's pool is gone (thread exit): give the stack to other threads.
             ORPHANS.lock().unwrap_or_else(|e| e.into_inner()).push((size, top));
         }
+    }
+}
+
+/// A promise of one stack of a size class from this thread's pool: the pool keeps at
+/// least as many free stacks as there are claims (`Class` invariant), so redeeming a
+/// claim never maps memory and never fails while the pool exists. A spawned greenlet
+/// holds one until it starts; running out of memory is therefore the spawn's error, and
+/// a greenlet that has not started touches no stack.
+#[derive(Debug)]
+pub(crate) struct StackClaim {
+    size: usize,
+}
+
+impl StackClaim {
+    /// Claims a stack of at least `size` usable bytes, carving a slab if the pool has
+    /// no unclaimed free stack.
+    #[inline]
+    pub(crate) fn new(size: usize) -> io::Result<StackClaim> {
+        let size = class_size(size)?;
+        let spare = POOL.try_with(|p| p.borrow_mut().claim(size)).unwrap_or(true);
+        if !spare {
+            let top = refill(size)?;
+            let _ = POOL.try_with(|p| {
+                let mut p = p.borrow_mut();
+                let class = p.class(size);
+                class.free.push(top);
+                class.claimed += 1;
+            });
+        }
+        Ok(StackClaim { size })
+    }
+
+    /// The usable size of the claimed stack.
+    #[inline]
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Takes the claimed stack.
+    #[inline]
+    pub(crate) fn redeem(self) -> io::Result<PooledStack> {
+        let size = self.size;
+        drop(self); // the claim goes first: its stack is then an unclaimed free one
+        PooledStack::take_class(size)
+    }
+}
+
+impl Drop for StackClaim {
+    #[inline]
+    fn drop(&mut self) {
+        let _ = POOL.try_with(|p| p.borrow_mut().unclaim(self.size));
     }
 }
 
@@ -173,9 +214,12 @@ struct StackPool {
     classes: Vec<Class>,
 }
 
+/// Invariant: `claimed <= free.len()` (the claims of unstarted greenlets can always be
+/// redeemed; `pop` leaves the claimed stacks to them).
 struct Class {
     size: usize,
     free: Vec<usize>,
+    claimed: usize,
 }
 
 impl StackPool {
@@ -193,16 +237,41 @@ impl StackPool {
         let i = match self.classes.iter().position(|c| c.size == size) {
             Some(i) => i,
             None => {
-                self.classes.push(Class { size, free: Vec::new() });
+                self.classes.push(Class { size, free: Vec::new(), claimed: 0 });
                 self.classes.len() - 1
             }
         };
         &mut self.classes[i]
     }
 
+    /// An unclaimed free stack, if there is one.
     #[inline]
     fn pop(&mut self, size: usize) -> Option<usize> {
-        self.class(size).free.pop()
+        let class = self.class(size);
+        if class.free.len() > class.claimed {
+            class.free.pop()
+        } else {
+            None
+        }
+    }
+
+    /// Claims an unclaimed free stack; `false` if there is none (the caller adds one).
+    #[inline]
+    fn claim(&mut self, size: usize) -> bool {
+        let class = self.class(size);
+        if class.free.len() > class.claimed {
+            class.claimed += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    #[inline]
+    fn unclaim(&mut self, size: usize) {
+        let class = self.class(size);
+        debug_assert!(class.claimed > 0, "a claim is given back once");
+        class.claimed = class.claimed.saturating_sub(1);
     }
 
     #[inline]
@@ -360,4 +429,41 @@ pub fn guard_method() -> GuardMethod {
 /// ```
 pub fn stack_slabs() -> usize {
     SLABS.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn free_and_claimed(size: usize) -> (usize, usize) {
+        POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            let c = p.class(size);
+            (c.free.len(), c.claimed)
+        })
+    }
+
+    #[test]
+    fn claimed_stacks_are_left_to_their_claims() {
+        // A size no other test on this thread uses.
+        let size = class_size(MIN_STACK_SIZE + 3 * page_size()).unwrap();
+        let first = StackClaim::new(size).unwrap();
+        let (free, claimed) = free_and_claimed(size);
+        assert_eq!(claimed, 1);
+        // Claim every free stack: then an unclaimed take must carve a new slab.
+        let rest: Vec<StackClaim> = (1..free).map(|_| StackClaim::new(size).unwrap()).collect();
+        assert_eq!(free_and_claimed(size), (free, free));
+        let taken = PooledStack::take(size).unwrap();
+        let (free2, claimed2) = free_and_claimed(size);
+        assert_eq!(claimed2, free);
+        assert!(free2 >= claimed2, "a take never eats into the claims");
+        // Every claim redeems, without touching the others' stacks.
+        let stacks: Vec<PooledStack> = rest.into_iter().map(|c| c.redeem().unwrap()).collect();
+        assert_eq!(free_and_claimed(size).1, 1);
+        drop(first);
+        assert_eq!(free_and_claimed(size).1, 0, "a dropped claim is given back");
+        drop(stacks);
+        drop(taken);
+        assert_eq!(free_and_claimed(size), (free2 + 1, 0));
+    }
 }

@@ -12,6 +12,7 @@ use std::time::Instant;
 use crate::sched::body::Body;
 use crate::sched::coro::{CoroSlot, HubYielder, Outcome};
 use crate::sched::ready::ReadyLink;
+use crate::sched::stack::StackClaim;
 use crate::sched::timer::TimerKey;
 
 /// Where a greenlet is in its life.
@@ -246,9 +247,9 @@ pub(crate) enum Wake {
 /// - **Epoch**: advances exactly when the task becomes `Ready` or a park does not happen
 ///   (`skip_epoch`); a wait token is live while its epoch equals the task's and the task
 ///   is `Parked`, so a wake-up is delivered at most once per park.
-/// - **Body and coroutine**: greenlet zero has neither; a greenlet has its body from
-///   spawn until it starts (the hub then takes it and a stack, and makes the coroutine
-///   that runs it) and its coroutine from then until it finishes (taken before
+/// - **Body and coroutine**: greenlet zero has neither; a greenlet has its body and a
+///   stack claim from spawn until it starts (the hub then redeems the claim and makes
+///   the coroutine that runs the body) and its coroutine from then until it finishes (taken before
 ///   `finish`) or is abandoned with its thread. An unstarted greenlet has no stack.
 /// - **Outcome**: set only by `finish` (or the hub's `Drop`), then read by handles and
 ///   taken at most once (`take_outcome`); a detached task without links keeps none.
@@ -265,8 +266,9 @@ pub(crate) struct Task {
     /// Bumped each time the task becomes ready; tokens from older epochs are stale.
     epoch: Cell<u32>,
     started: Cell<bool>,
-    /// The body, from spawn until the greenlet starts (then its coroutine runs it).
-    body: Cell<Option<Body>>,
+    /// The body and the claim on a stack to run it on, from spawn until the greenlet
+    /// starts (then its coroutine runs it).
+    body: Cell<Option<(Body, StackClaim)>>,
     /// The coroutine, from the greenlet's start until it finishes.
     coro: CoroSlot,
     yielder: Cell<*const HubYielder>,
@@ -526,16 +528,16 @@ impl Task {
 
     /// Stores the body of a new greenlet (`Hub::spawn_task`).
     #[inline]
-    pub(crate) fn set_body(&self, body: Body) {
+    pub(crate) fn set_body(&self, body: Body, stack: StackClaim) {
         debug_assert!(!self.started.get() && !self.coro.is_present());
-        let old = self.body.replace(Some(body));
+        let old = self.body.replace(Some((body, stack)));
         debug_assert!(old.is_none(), "a greenlet gets one body");
     }
 
     /// Takes the body: to run it (the greenlet starts) or drop it (killed unstarted,
     /// abandoned).
     #[inline]
-    pub(crate) fn take_body(&self) -> Option<Body> {
+    pub(crate) fn take_body(&self) -> Option<(Body, StackClaim)> {
         self.body.take()
     }
 

@@ -50,7 +50,7 @@ use crate::sched::coro::{self, Coro, Outcome};
 use crate::sched::park::{Token, WaitQueue};
 use crate::sched::reactor::Reactor;
 use crate::sched::ready::ReadyQueue;
-use crate::sched::stack::PooledStack;
+use crate::sched::stack::StackClaim;
 use crate::sched::task::{State, Task, Wait};
 use crate::sched::timer::{TimerAction, TimerKey, Timers};
 use crate::sched::unwind;
@@ -348,15 +348,15 @@ impl Hub {
     ) -> io::Result<Rc<Task>> {
         // The stack is taken when the greenlet starts (`run.rs`); running out of memory
         // is still this call's error.
-        let stack_size = PooledStack::ensure_available(stack_size)?;
+        let claim = StackClaim::new(stack_size)?;
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         if let Some(n) = &name {
             self.heartbeat.named(id, n);
         }
         crate::diag::log::spawned(id, name.as_deref());
-        let task = self.reuse_task(id, name, stack_size);
-        task.set_body(Body::new(body));
+        let task = self.reuse_task(id, name, claim.size());
+        task.set_body(Body::new(body), claim);
         {
             let mut live = self.live.borrow_mut();
             live.insert(&task);
@@ -391,23 +391,21 @@ impl Hub {
     /// if no stack can be had (out of memory): the greenlet then fails with that error.
     #[inline]
     fn start(&self, task: &Rc<Task>) -> bool {
-        match PooledStack::take(task.stack_size()) {
+        let Some((body, claim)) = task.take_body() else {
+            unreachable!("an unstarted greenlet has its body");
+        };
+        match claim.redeem() {
             Ok(stack) => {
                 debug_assert_eq!(stack.size(), task.stack_size(), "spawn recorded the size class");
-                task.coro().set(Coro::new(stack, |y| {
-                    let body = with(|h| {
-                        h.with_current(|cur| {
-                            cur.set_yielder(y);
-                            cur.take_body()
-                        })
-                    });
-                    let outcome = body.expect("a starting greenlet has its body").call();
+                task.coro().set(Coro::new(stack, move |y| {
+                    with(|h| h.with_current(|cur| cur.set_yielder(y)));
+                    let outcome = body.call();
                     with(|h| h.with_current(|cur| cur.coro().store_outcome(outcome)));
                 }));
                 true
             }
             Err(e) => {
-                let body = task.take_body();
+                // Only when the thread's pool is gone (thread exit) can a claim fail.
                 let why = format!("greenhub: cannot allocate a greenlet stack to start it: {e}");
                 self.finish(task, Err(crate::GreenletError::Panicked(why)));
                 drop(body);
