@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{panic_message, GreenletError, KillSignal, TimeoutSignal};
 use crate::greenlet::Greenlet;
-use crate::sched::coro::Outcome;
+use crate::sched::body::Outcome;
 use crate::sched::hub;
 use crate::sched::stack::DEFAULT_STACK_SIZE;
 

@@ -7,7 +7,8 @@ use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop, MaybeUninit};
 use std::ptr;
 
-use crate::sched::coro::Outcome;
+/// How a greenlet's body ended: its boxed value, or why it has none.
+pub(crate) type Outcome = Result<Box<dyn std::any::Any>, crate::error::GreenletError>;
 
 /// Bytes of closure stored inline; bigger closures are boxed.
 const INLINE: usize = 64;

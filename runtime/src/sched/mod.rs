@@ -10,7 +10,7 @@
 //!     park.rs     waking tokens and wait queues            timer/guard.rs  armed waits
 //!  2  task.rs     Task and its transitions; the Token and WaitQueue types
 //!     ready.rs    the intrusive run queue (linked through the tasks)
-//!  1  coro.rs     the corosensei wrapper      timer/mod.rs  the timer heap
+//!  1  context.rs  where a greenlet resumes  →  sys/switch   timer/mod.rs  the timer heap
 //!     body.rs     an unstarted greenlet's closure, stored inline
 //!  0  stack.rs    pooled stacks  →  sys/ (mmap, guard pages)
 //! ```
@@ -25,7 +25,7 @@
 //! reaches the core through `hub::with` and the transitions of `Hub` and `Task`.
 
 pub(crate) mod body;
-pub(crate) mod coro;
+pub(crate) mod context;
 pub(crate) mod hub;
 pub(crate) mod park;
 pub(crate) mod reactor;
@@ -44,7 +44,7 @@ mod tests {
     fn lower_layers_import_only_downward() {
         let files: [(&str, u32, &str); 6] = [
             ("stack.rs", 0, include_str!("stack.rs")),
-            ("coro.rs", 1, include_str!("coro.rs")),
+            ("context.rs", 1, include_str!("context.rs")),
             ("body.rs", 1, include_str!("body.rs")),
             ("timer/mod.rs", 1, include_str!("timer/mod.rs")),
             ("task.rs", 2, include_str!("task.rs")),
@@ -53,7 +53,7 @@ mod tests {
         let layer = |path: &str| -> u32 {
             match path {
                 p if p.starts_with("stack") => 0,
-                p if p.starts_with("coro") || p.starts_with("body") => 1,
+                p if p.starts_with("context") || p.starts_with("body") => 1,
                 "timer::TimerKey" | "timer::Timers" => 1,
                 p if p.starts_with("timer") => 3,
                 p if p.starts_with("task") || p.starts_with("ready") => 2,

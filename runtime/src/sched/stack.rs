@@ -125,6 +125,12 @@ impl PooledStack {
         Ok(PooledStack { top, size })
     }
 
+    /// The highest address (the stack grows down from it; page aligned).
+    #[inline]
+    pub(crate) fn top(&self) -> usize {
+        self.top
+    }
+
     /// Usable size in bytes.
     pub(crate) fn size(&self) -> usize {
         self.size

@@ -5,14 +5,13 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::os::fd::RawFd;
-use std::ptr;
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::sched::body::Body;
-use crate::sched::coro::{CoroSlot, HubYielder, Outcome};
+use crate::sched::body::{Body, Outcome};
+use crate::sched::context::Context;
 use crate::sched::ready::ReadyLink;
-use crate::sched::stack::StackClaim;
+use crate::sched::stack::{PooledStack, StackClaim};
 use crate::sched::timer::TimerKey;
 
 /// Where a greenlet is in its life.
@@ -247,16 +246,19 @@ pub(crate) enum Wake {
 /// - **Epoch**: advances exactly when the task becomes `Ready` or a park does not happen
 ///   (`skip_epoch`); a wait token is live while its epoch equals the task's and the task
 ///   is `Parked`, so a wake-up is delivered at most once per park.
-/// - **Body and coroutine**: greenlet zero has neither; a greenlet has its body and a
-///   stack claim from spawn until it starts (the hub then redeems the claim and makes
-///   the coroutine that runs the body) and its coroutine from then until it finishes (taken before
-///   `finish`) or is abandoned with its thread. An unstarted greenlet has no stack.
+/// - **Body and stack**: greenlet zero has neither (it runs on the thread's stack); a
+///   greenlet has its body and a stack claim from spawn until it starts (the hub redeems
+///   the claim for its stack and prepares its context; its first run takes the body),
+///   and its stack from then until it finished (taken before `finish`) or is abandoned
+///   with its thread. An unstarted greenlet touches no stack.
+/// - **Context**: suspended (resumable) exactly while the task is started, not running
+///   and not done; greenlet zero's is suspended while a greenlet runs.
 /// - **Outcome**: set only by `finish` (or the hub's `Drop`), then read by handles and
 ///   taken at most once (`take_outcome`); a detached task without links keeps none.
 /// - **Cancellation**: nothing is thrown while `nothrow > 0` (inside `ffi::no_unwind`);
 ///   a finished task has no pending cancellation.
 pub(crate) struct Task {
-    /// The run-queue link (`hub/ready.rs`).
+    /// The run-queue link (`ready.rs`).
     ready: ReadyLink,
     id: u64,
     name: Option<Box<str>>,
@@ -266,12 +268,16 @@ pub(crate) struct Task {
     /// Bumped each time the task becomes ready; tokens from older epochs are stale.
     epoch: Cell<u32>,
     started: Cell<bool>,
-    /// The body and the claim on a stack to run it on, from spawn until the greenlet
-    /// starts (then its coroutine runs it).
-    body: Cell<Option<(Body, StackClaim)>>,
-    /// The coroutine, from the greenlet's start until it finishes.
-    coro: CoroSlot,
-    yielder: Cell<*const HubYielder>,
+    /// Where the greenlet resumes while it is suspended (see `context.rs`).
+    context: Context,
+    /// The body, from spawn until the greenlet's first run takes it.
+    body: Cell<Option<Body>>,
+    /// The claim on a stack, from spawn until the greenlet starts.
+    claim: Cell<Option<StackClaim>>,
+    /// The stack, from the greenlet's start until it finished (or is leaked with it).
+    stack: Cell<Option<PooledStack>>,
+    /// The body's outcome, from its return until the hub loop finishes the greenlet.
+    exit: Cell<Option<Outcome>>,
     cancel: Cell<Cancel>,
     /// Depth of `ffi::no_unwind` sections: while > 0 nothing is thrown into the greenlet
     /// (it runs inside an `extern "C"` hook); a pending cancel makes its waits return at
@@ -310,9 +316,11 @@ impl Task {
             state: Cell::new(State::Running),
             epoch: Cell::new(0),
             started: Cell::new(false),
+            context: Context::new(),
             body: Cell::new(None),
-            coro: CoroSlot::empty(),
-            yielder: Cell::new(ptr::null()),
+            claim: Cell::new(None),
+            stack: Cell::new(None),
+            exit: Cell::new(None),
             cancel: Cell::new(Cancel::NONE),
             nothrow: Cell::new(0),
             unwinding: Cell::new(0),
@@ -338,8 +346,9 @@ impl Task {
     pub(crate) fn recycle(&mut self, id: u64, name: Option<Box<str>>, stack_size: usize) {
         debug_assert!(self.is_done(), "only a finished task is recycled");
         debug_assert!(!self.ready.is_queued(), "a unique task is in no queue");
-        debug_assert!(!self.coro.is_present(), "a finished task has given its coroutine back");
-        debug_assert!(self.body.get_mut().is_none(), "and its body");
+        debug_assert!(self.stack.get_mut().is_none(), "a finished task has given its stack back");
+        debug_assert!(self.body.get_mut().is_none() && self.claim.get_mut().is_none(), "and its body");
+        debug_assert!(self.exit.get_mut().is_none() && !self.context.is_suspended());
         debug_assert!(self.cancel.get().is_none() && self.wait.get() == Wait::Nothing);
         debug_assert!(self.joiners.waiters.get_mut().is_empty(), "a unique task has no waiters");
         debug_assert!(self.start_timer.get().is_none(), "a finished task has no start timer");
@@ -349,7 +358,6 @@ impl Task {
         self.state.set(State::Running);
         self.epoch.set(0);
         self.started.set(false);
-        self.yielder.set(ptr::null());
         self.nothrow.set(0);
         self.unwinding.set(0);
         self.unwind_floor.set(0);
@@ -485,7 +493,7 @@ impl Task {
     pub(crate) fn finish(&self, outcome: Outcome) -> Option<Outcome> {
         debug_assert!(!self.is_done(), "a task finishes once");
         debug_assert!(!self.is_root(), "greenlet zero never finishes");
-        debug_assert!(!self.coro.is_present(), "the coroutine is taken before finish");
+        debug_assert!(self.stack_is_gone(), "the stack is given back before finish");
         self.state.set(State::Done);
         self.wait.set(Wait::Nothing);
         self.cancel.set(Cancel::NONE);
@@ -526,36 +534,66 @@ impl Task {
 
     // ----- the coroutine ----------------------------------------------------------------
 
-    /// Stores the body of a new greenlet (`Hub::spawn_task`).
+    /// Stores the body of a new greenlet and its stack claim (`Hub::spawn_task`).
     #[inline]
-    pub(crate) fn set_body(&self, body: Body, stack: StackClaim) {
-        debug_assert!(!self.started.get() && !self.coro.is_present());
-        let old = self.body.replace(Some((body, stack)));
+    pub(crate) fn set_body(&self, body: Body, claim: StackClaim) {
+        debug_assert!(!self.started.get() && self.stack_is_gone());
+        let old = self.body.replace(Some(body));
         debug_assert!(old.is_none(), "a greenlet gets one body");
+        self.claim.set(Some(claim));
     }
 
-    /// Takes the body: to run it (the greenlet starts) or drop it (killed unstarted,
-    /// abandoned).
+    /// Takes the body: the greenlet's first run calls it.
     #[inline]
-    pub(crate) fn take_body(&self) -> Option<(Body, StackClaim)> {
+    pub(crate) fn take_body(&self) -> Option<Body> {
         self.body.take()
     }
 
-    /// The task's coroutine slot.
+    /// Takes the stack claim: to start the greenlet, or to give the claim back when it
+    /// is killed before it started (or abandoned).
     #[inline]
-    pub(crate) fn coro(&self) -> &CoroSlot {
-        &self.coro
+    pub(crate) fn take_claim(&self) -> Option<StackClaim> {
+        self.claim.take()
     }
 
-    /// The running greenlet's yielder (stored by its body before any user code runs).
+    /// The greenlet starts: `stack` is its for the rest of its life.
     #[inline]
-    pub(crate) fn yielder(&self) -> *const HubYielder {
-        self.yielder.get()
+    pub(crate) fn set_stack(&self, stack: PooledStack) {
+        debug_assert!(self.stack_is_gone());
+        self.stack.set(Some(stack));
     }
 
+    /// Takes the stack: the finished greenlet's goes back to the pool, an abandoned
+    /// one's is leaked.
     #[inline]
-    pub(crate) fn set_yielder(&self, y: *const HubYielder) {
-        self.yielder.set(y);
+    pub(crate) fn take_stack(&self) -> Option<PooledStack> {
+        self.stack.take()
+    }
+
+    /// Whether the task holds no stack (debug checks).
+    pub(crate) fn stack_is_gone(&self) -> bool {
+        let s = self.stack.take();
+        let gone = s.is_none();
+        self.stack.set(s);
+        gone
+    }
+
+    /// Where the greenlet resumes (see `context.rs`).
+    #[inline]
+    pub(crate) fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// The body returned with `outcome` (its last act on its own stack).
+    #[inline]
+    pub(crate) fn set_exit(&self, outcome: Outcome) {
+        self.exit.set(Some(outcome));
+    }
+
+    /// The outcome the body returned with.
+    #[inline]
+    pub(crate) fn take_exit(&self) -> Option<Outcome> {
+        self.exit.take()
     }
 
     /// The raw greenlet running on this task's stack, if any (`raw::Greenlet`).

@@ -33,7 +33,7 @@ impl Hub {
         match task.state() {
             State::Done => {}
             _ if !task.started() => {
-                let body = task.take_body();
+                let body = (task.take_body(), task.take_claim());
                 if let Some(key) = task.take_start_timer() {
                     let action = self.cancel_timer(key);
                     drop(action);

@@ -2,21 +2,23 @@
 //!
 //! The hub is created lazily on a thread's first use and never leaves it. The thread's
 //! own stack is *greenlet zero* (the root task): when it has to wait, it runs the hub
-//! loop right there, resuming greenlets one after another, until something makes it
-//! ready again and the loop pops it off the run queue like any other greenlet. A
-//! greenlet that waits suspends its coroutine back into that loop.
-//!
-//! One loop iteration: run the ready greenlets in FIFO order, including those made
-//! ready meanwhile (checking the clock every 50 switches and stopping after 5 ms, as
-//! gevent does, so timers and I/O are never starved) → fire expired timers → run jobs
-//! pushed by other threads → poll for I/O (zero timeout if anything is ready, else until
-//! the next timer) → wake the greenlets waiting on ready fds.
-
+//! loop right there. The loop switches to the first ready greenlet; from then on a
+//! greenlet that parks or yields switches *straight to the next ready task* (one stack
+//! switch), and only when none is ready, or every 50 switches once 5 ms have passed (as
+//! gevent does, so timers and I/O are never starved), does it switch back to the loop
+//! on greenlet zero's stack, which fires expired timers, runs jobs pushed by other
+//! threads, polls for I/O (zero timeout if anything is ready, else until the next
+//! timer), wakes the greenlets waiting on ready fds, and switches on. A finished
+//! greenlet always switches to the loop, which gives its stack back. Greenlet zero's
+//! wait ends when a switch picks it off the run queue like any other task.
 //!
 //! Invariants (checked with `debug_assert!` where they change):
-//! - `current` is the task executing now: greenlet zero (`root`) outside any greenlet,
-//!   else the greenlet the loop resumed; no `RefCell` borrow of the hub is held across a
-//!   switch (every borrow below ends before `coro::suspend` / `resume`).
+//! - `current` is the task executing now (greenlet zero, `root`, outside any greenlet);
+//!   it is alive without an `Rc` of its own: a running greenlet is unfinished, so the
+//!   live table holds it, and `root` is held here. No `RefCell` borrow of the hub is held
+//!   across a switch (every borrow below ends before `context::switch`).
+//! - while a greenlet runs, greenlet zero is inside `run_loop` (its context suspended
+//!   there): greenlets only run while greenlet zero waits.
 //! - the run queue holds each `Ready` task exactly once (see `Task`), plus entries of
 //!   tasks finished while queued, which the loop skips;
 //! - `live` holds exactly the spawned, unfinished greenlets (`live.rs`);
@@ -46,7 +48,7 @@ use live::Live;
 
 use crate::diag::monitor::Heartbeat;
 use crate::sched::body::Body;
-use crate::sched::coro::{self, Coro, Outcome};
+use crate::sched::body::Outcome;
 use crate::sched::park::{Token, WaitQueue};
 use crate::sched::reactor::Reactor;
 use crate::sched::ready::ReadyQueue;
@@ -122,6 +124,13 @@ pub(crate) struct Hub {
     last_check: Cell<Instant>,
     /// Times greenlet zero was popped off the run queue (see `run_loop`).
     root_turns: Cell<u32>,
+    /// Greenlet switches left until the next look at the clock (`switch_from_greenlet`).
+    until_check: Cell<u32>,
+    /// A greenlet found the switch interval over: the loop fires timers and polls
+    /// before it switches on.
+    duties_due: Cell<bool>,
+    /// The greenlet whose body just returned: it switched to the loop, which finishes it.
+    dead: Cell<Option<Rc<Task>>>,
 }
 
 impl Hub {
@@ -149,6 +158,9 @@ impl Hub {
             deferred: ReadyQueue::new(),
             last_check: Cell::new(Instant::now()),
             root_turns: Cell::new(0),
+            until_check: Cell::new(CHECK_EVERY - 1),
+            duties_due: Cell::new(false),
+            dead: Cell::new(None),
         }
     }
 
@@ -387,25 +399,23 @@ impl Hub {
         Rc::new(Task::new(id, name, stack_size))
     }
 
-    /// A greenlet starts: it gets a stack and the coroutine that runs its body. `false`
-    /// if no stack can be had (out of memory): the greenlet then fails with that error.
-    #[inline]
+    /// A greenlet starts: its claim is redeemed for a stack, on which its context is
+    /// prepared to run its body. `false` if no stack can be had (only when the thread's
+    /// pool is gone, at thread exit): the greenlet then fails with that error.
+    #[inline(never)] // once per greenlet: kept out of the switch path it is called from
     fn start(&self, task: &Rc<Task>) -> bool {
-        let Some((body, claim)) = task.take_body() else {
-            unreachable!("an unstarted greenlet has its body");
-        };
+        let claim = task.take_claim().expect("an unstarted greenlet has its claim");
         match claim.redeem() {
             Ok(stack) => {
                 debug_assert_eq!(stack.size(), task.stack_size(), "spawn recorded the size class");
-                task.coro().set(Coro::new(stack, move |y| {
-                    with(|h| h.with_current(|cur| cur.set_yielder(y)));
-                    let outcome = body.call();
-                    with(|h| h.with_current(|cur| cur.coro().store_outcome(outcome)));
-                }));
+                // SAFETY: nothing runs on a stack fresh from the pool, and the task keeps
+                // it (mapped) until it finished or, abandoned, forever.
+                unsafe { task.context().prepare(&stack, run::greenlet_entry) };
+                task.set_stack(stack);
                 true
             }
             Err(e) => {
-                // Only when the thread's pool is gone (thread exit) can a claim fail.
+                let body = task.take_body();
                 let why = format!("greenhub: cannot allocate a greenlet stack to start it: {e}");
                 self.finish(task, Err(crate::GreenletError::Panicked(why)));
                 drop(body);
@@ -482,17 +492,14 @@ impl Hub {
         task.nothrow() == 0
     }
 
-    /// Leaves the current task: suspends a greenlet, or runs the loop on greenlet zero.
+    /// Leaves the current task: a greenlet switches to the next ready task (or to the
+    /// loop), greenlet zero runs the loop.
     #[inline]
     fn switch_out(&self, cur: &Rc<Task>) {
         if cur.is_root() {
             self.run_loop();
         } else {
-            // SAFETY: `cur` is the running greenlet (it is `current`) and its body stored
-            // its own yielder before running any user code. This may execute on the
-            // stack of a `raw::Generator` or raw greenlet that `cur` resumed (nested);
-            // `coro::suspend` says why that is sound too.
-            unsafe { coro::suspend(cur.yielder()) }
+            self.switch_from_greenlet(cur);
         }
     }
 }
@@ -500,7 +507,13 @@ impl Hub {
 impl Drop for Hub {
     /// The thread is exiting: unfinished greenlets are abandoned, never resumed.
     ///
-    /// Their stacks are leaked, never reused (see `Coro::abandon`); a handle that
+    /// Their frames cannot be unwound now (that would run user code, which may wait,
+    /// during thread teardown), and the memory under them cannot be reused either: a
+    /// frame may have lent a buffer to code that outlives the greenlet (a scoped thread
+    /// writing into a local array, a pool thread filling a result), and another
+    /// greenlet's frames written over it would be a use-after-free. So the objects on a
+    /// stack and the stack itself are leaked together (slabs are never unmapped, so the
+    /// memory stays valid for whatever still points into it). A handle that
     /// outlives this (in another thread-local) finds its greenlet finished with an
     /// "abandoned" error. If the thread exits from inside a greenlet
     /// (`std::process::exit` in a greenlet runs this destructor on that greenlet's
@@ -511,19 +524,22 @@ impl Drop for Hub {
         if let Some(r) = self.reactor.get() {
             r.remote().close();
         }
+        let running = self.current.get();
         let tasks: Vec<Rc<Task>> = self.live.get_mut().drain();
         for t in &tasks {
-            if t.coro().is_running() {
+            if std::ptr::eq(Rc::as_ptr(t), running) {
                 std::mem::forget(t.clone());
                 continue;
             }
             t.abandon();
-            if let Some(coro) = t.coro().take() {
-                coro.abandon();
-            }
+            t.context().clear();
+            // A started greenlet's frames can neither be unwound nor reused (see the
+            // doc above): its stack is leaked, never returned to the pool.
+            std::mem::forget(t.take_stack());
             // Never ran: its closure's captures drop here (greenhub calls from those
-            // Drops use the late hub).
+            // Drops use the late hub), and its claim is given back.
             drop(t.take_body());
+            drop(t.take_claim());
         }
         self.run_queue.clear();
         self.deferred.clear();

@@ -1,19 +1,34 @@
-//! The hub's loop: run the ready greenlets, fire timers, run other threads' jobs, poll
-//! for I/O; and a greenlet's end (`finish`).
+//! The hub's loop and the switches between tasks: a greenlet that parks or yields
+//! switches straight to the next ready task; the loop (on greenlet zero's stack) fires
+//! timers, runs other threads' jobs and polls for I/O when none is ready; a greenlet's
+//! end (`finish`).
 
 use std::time::{Duration, Instant};
 
 use super::{current, Hub, CHECK_EVERY, SPARE_TASKS, SWITCH_INTERVAL};
-use crate::sched::coro::Outcome;
+use crate::sched::body::Outcome;
+use crate::sched::context;
 use crate::sched::park::wait_in;
 use crate::sched::task::{Signal, State, Task, Wait, Wake};
 use crate::sched::timer::TimerAction;
 use crate::sched::unwind;
 use std::rc::Rc;
 
+/// Where every greenlet starts, on its own stack (prepared by `Hub::start`): runs the
+/// body, then switches to the loop for good, which finishes the greenlet and gives its
+/// stack back.
+///
+/// `extern "C"`: the body catches its own panics, and should anything else here panic,
+/// the process aborts instead of unwinding off the top of a stack that has no caller.
+pub(super) extern "C" fn greenlet_entry() -> ! {
+    let body = super::with(|h| h.with_current(|cur| cur.take_body()));
+    let outcome = body.expect("a greenlet's first run has its body").call();
+    super::with(|h| h.exit_current(outcome))
+}
+
 impl Hub {
-    /// Greenlet zero's wait: runs the hub until greenlet zero is popped off the run
-    /// queue. Panics with LoopExit if nothing can ever make it ready.
+    /// Greenlet zero's wait: runs the hub loop until a switch picks greenlet zero off
+    /// the run queue. Panics with LoopExit if nothing can ever make it ready.
     pub(super) fn run_loop(&self) {
         if self.in_loop.replace(true) {
             self.root.root_resumes();
@@ -31,45 +46,76 @@ impl Hub {
         }
         let _exit = Exit(self);
         loop {
-            if self.run_ready() {
-                // Greenlet zero's wait is over. A `yield_now`/`sleep(0)` loop on the
-                // thread's own stack comes back here at every turn: it gets the same
-                // switch-interval check as a pass over the run queue, so its timers and
-                // I/O are never starved (gevent's test__sleep0).
-                let turns = self.root_turns.get().wrapping_add(1);
-                self.root_turns.set(turns);
-                if turns % CHECK_EVERY == 0 && self.last_check.get().elapsed() >= SWITCH_INTERVAL {
-                    let now = Instant::now();
-                    self.last_check.set(now);
-                    self.fire_timers(now);
-                    self.drain_remote();
-                    self.poll(Some(Duration::ZERO));
-                }
-                return;
+            // Whoever switched here last may have finished (its stack is free now).
+            if let Some(dead) = self.dead.take() {
+                self.finished(&dead);
             }
+            if self.root.state() == State::Running {
+                break; // a greenlet picked greenlet zero: its wait is over
+            }
+            if self.duties_due.replace(false) {
+                let now = Instant::now();
+                self.last_check.set(now);
+                self.fire_timers(now);
+                self.drain_remote();
+                self.poll(Some(Duration::ZERO));
+            }
+            match self.next_runnable() {
+                Some(next) if next.is_root() => {
+                    self.root.root_resumes();
+                    break;
+                }
+                Some(next) => {
+                    next.begin_run();
+                    let to = Rc::as_ptr(&next);
+                    drop(next); // the live table keeps it (it is unfinished)
+                                // SAFETY: `to` is alive (above) and suspended or prepared (it was
+                                // ready); greenlet zero runs this loop on the thread's stack, so its
+                                // context is the one executing.
+                    unsafe { self.switch_to(&self.root, &*to) };
+                }
+                None => self.idle_turn(),
+            }
+        }
+        // A `yield_now`/`sleep(0)` loop on the thread's own stack comes back here at every
+        // turn: it gets the same switch-interval check as the greenlets' switches, so its
+        // timers and I/O are never starved (gevent's test__sleep0).
+        let turns = self.root_turns.get().wrapping_add(1);
+        self.root_turns.set(turns);
+        if turns % CHECK_EVERY == 0 && self.last_check.get().elapsed() >= SWITCH_INTERVAL {
             let now = Instant::now();
             self.last_check.set(now);
             self.fire_timers(now);
             self.drain_remote();
-            let timeout = if !self.run_queue.is_empty() {
-                Some(Duration::ZERO)
-            } else {
-                self.timers.borrow().next_deadline().map(|at| at.saturating_duration_since(now))
-            };
-            if timeout.is_none() && self.io_waiters.get() == 0 && self.remote_pending.get() == 0 {
-                self.loop_exit();
-            }
-            self.poll(timeout);
+            self.poll(Some(Duration::ZERO));
         }
     }
 
-    /// Runs ready greenlets; returns `true` when greenlet zero was popped (its wait is
-    /// over), `false` when the queue ran dry or the switch interval passed.
-    fn run_ready(&self) -> bool {
-        let mut switches = 0u32;
-        let mut since: Option<Instant> = None;
+    /// Nothing is ready: fire timers, run other threads' jobs, and poll for I/O until
+    /// the next timer (or raise LoopExit if nothing can ever make anything ready).
+    fn idle_turn(&self) {
+        let now = Instant::now();
+        self.last_check.set(now);
+        self.fire_timers(now);
+        self.drain_remote();
+        let timeout = if !self.run_queue.is_empty() {
+            Some(Duration::ZERO)
+        } else {
+            self.timers.borrow().next_deadline().map(|at| at.saturating_duration_since(now))
+        };
+        if timeout.is_none() && self.io_waiters.get() == 0 && self.remote_pending.get() == 0 {
+            self.loop_exit();
+        }
+        self.poll(timeout);
+    }
+
+    /// The next task to run, off the run queue: entries of tasks that finished while
+    /// queued are skipped, greenlets other than the one running the panic hook are
+    /// deferred meanwhile, and an unstarted greenlet gets its stack here.
+    #[inline(always)]
+    fn next_runnable(&self) -> Option<Rc<Task>> {
         loop {
-            let Some(task) = self.run_queue.pop_front() else { return false };
+            let task = self.run_queue.pop_front()?;
             if task.state() != State::Ready {
                 continue; // killed before it started
             }
@@ -77,46 +123,88 @@ impl Hub {
                 self.deferred.push_back(task);
                 continue;
             }
-            if task.is_root() {
-                return true;
-            }
-            self.resume(task);
-            switches += 1;
-            if switches % CHECK_EVERY == 0 {
-                match since {
-                    None => since = Some(Instant::now()),
-                    Some(t) if t.elapsed() >= SWITCH_INTERVAL => return false,
-                    Some(_) => {}
-                }
+            if task.is_root() || task.started() || self.start(&task) {
+                return Some(task);
             }
         }
     }
 
-    /// Runs one greenlet until it suspends or finishes.
-    #[inline]
-    fn resume(&self, task: Rc<Task>) {
-        if !task.started() && !self.start(&task) {
+    /// The running greenlet `cur` (parked, or queued by a yield) leaves the CPU: straight
+    /// to the next ready task, or to the loop when none is ready or timers and I/O are
+    /// due (every `CHECK_EVERY` switches, once `SWITCH_INTERVAL` has passed).
+    pub(super) fn switch_from_greenlet(&self, cur: &Task) {
+        debug_assert!(std::ptr::eq(cur, self.current.get()), "only the running greenlet switches away");
+        let left = self.until_check.get();
+        let due = if left == 0 {
+            self.until_check.set(CHECK_EVERY - 1);
+            self.last_check.get().elapsed() >= SWITCH_INTERVAL
+        } else {
+            self.until_check.set(left - 1);
+            false
+        };
+        if due {
+            self.duties_due.set(true);
+        } else if let Some(next) = self.next_runnable() {
+            if std::ptr::eq(Rc::as_ptr(&next), cur) {
+                cur.begin_run(); // it yielded and is the only one ready: it goes on
+                return;
+            }
+            if next.is_root() {
+                next.root_resumes();
+            } else {
+                next.begin_run();
+            }
+            let to = Rc::as_ptr(&next);
+            drop(next); // the live table (or the hub, for greenlet zero) keeps it
+                        // SAFETY: `to` is alive (above) and suspended or prepared: greenlet zero is
+                        // suspended in `run_loop` while a greenlet runs, and a greenlet that was
+                        // ready is not running. `cur` is the running greenlet (checked above), kept
+                        // alive by the live table while it is suspended.
+            unsafe { self.switch_to(cur, &*to) };
             return;
         }
-        task.begin_run();
-        debug_assert!(std::ptr::eq(self.current.get(), Rc::as_ptr(&self.root)), "only the loop resumes");
-        // `task` (this frame's) keeps the greenlet alive until `current` is `root` again.
-        self.current.set(Rc::as_ptr(&task));
-        self.heartbeat.beat(task.id());
-        current::set_in_greenlet(true);
-        let done = task.coro().resume();
-        current::set_in_greenlet(false);
-        self.heartbeat.beat(0);
-        self.current.set(Rc::as_ptr(&self.root));
-        if done {
-            self.finished(&task);
-        }
+        // To the loop: greenlet zero's context, suspended in `run_loop`, which goes on
+        // with its turn (its own wait is not over: it is not `Running`).
+        // SAFETY: as above; greenlet zero is alive for as long as the hub.
+        unsafe { self.switch_to(cur, &self.root) }
+    }
+
+    /// Switches from the running `from` to `to`, which was made `Running` by the caller
+    /// (or is greenlet zero, resumed to run its loop); returns when `from` is switched
+    /// to again, by whoever then made it current.
+    ///
+    /// # Safety
+    /// `from` is the running task; `to` is suspended or prepared; both stay alive (and
+    /// in place) until `from` runs again.
+    #[inline(always)]
+    unsafe fn switch_to(&self, from: &Task, to: &Task) {
+        self.current.set(to);
+        self.heartbeat.beat(to.id());
+        current::set_in_greenlet(!to.is_root());
+        // SAFETY: per this function's contract; the contexts live in the tasks.
+        unsafe { context::switch(from.context(), to.context()) }
+    }
+
+    /// The running greenlet's body returned with `outcome`: it switches to the loop for
+    /// the last time; the loop finishes it and gives its stack back.
+    fn exit_current(&self, outcome: Outcome) -> ! {
+        let cur = self.current();
+        debug_assert!(!cur.is_root(), "greenlet zero's body never returns here");
+        cur.set_exit(outcome);
+        let me = Rc::as_ptr(&cur);
+        debug_assert!(self.dead.take().is_none(), "the loop finished the previous one");
+        self.dead.set(Some(cur));
+        // SAFETY: `me` is the running greenlet, alive while `dead` holds it; greenlet
+        // zero is suspended in `run_loop` (a greenlet runs) and alive with the hub.
+        unsafe { self.switch_to(&*me, &self.root) };
+        unreachable!("a finished greenlet is never switched to");
     }
 
     /// A greenlet's body returned: its stack goes back to the pool, its outcome is kept.
     fn finished(&self, task: &Rc<Task>) {
-        let outcome = task.coro().take_outcome().expect("a finished body stored its outcome");
-        drop(task.coro().take());
+        task.context().clear();
+        let outcome = task.take_exit().expect("a finished body left its outcome");
+        drop(task.take_stack());
         self.finish(task, outcome);
     }
 

@@ -1,0 +1,112 @@
+//! The x86-64 (System V) context switch.
+
+use std::arch::asm;
+
+/// Saves the running context in `*save` and resumes the context saved at `resume`;
+/// returns when another switch resumes the saved context.
+///
+/// # Safety
+/// - `save` is valid for a pointer-sized write, and what it points to is not read or
+///   written by anything else until this context is resumed;
+/// - `resume` is a stack pointer saved by `switch` (a suspended context) or returned by
+///   [`prepare`] (a fresh one), of a stack that is still mapped, and that context is not
+///   resumed by anyone else: resuming a context twice runs two executions on one stack.
+#[inline(always)]
+pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8) {
+    // SAFETY: per the contract. The asm pushes the frame described in `mod.rs` (rbp,
+    // rbx, the resume address) below the current stack pointer (allowed: no `nostack`,
+    // so the compiler keeps the red zone free), publishes the stack pointer through
+    // `save`, loads `resume`'s, pops its resume address and jumps there. Resumed, the
+    // context continues at label 2, restores rbx and rbp, and the compiler restores
+    // whatever else it keeps live: r12-r15 and every caller-saved register are declared
+    // clobbered. Memory is not `nomem`: other contexts read and write it meanwhile.
+    // The direction flag is clear at every switch (the ABI requires it at calls), and
+    // MXCSR / the x87 control word are shared by all contexts of a thread.
+    unsafe {
+        asm!(
+            "push rbp",
+            "push rbx",
+            "lea rax, [rip + 2f]",
+            "push rax",
+            "mov [rdi], rsp",
+            "mov rsp, rsi",
+            "pop rax",
+            "jmp rax",
+            "2:",
+            "pop rbx",
+            "pop rbp",
+            in("rdi") save,
+            in("rsi") resume,
+            lateout("r12") _,
+            lateout("r13") _,
+            lateout("r14") _,
+            lateout("r15") _,
+            clobber_abi("sysv64"),
+        );
+    }
+}
+
+/// Lays out a fresh context on the stack below `top`, so that the first `switch` to the
+/// returned stack pointer calls `entry` there; `entry` must never return.
+///
+/// # Safety
+/// `top` is 16-byte aligned, and the 32 bytes below it are mapped, writable and not in
+/// use (the top of a stack nothing runs on).
+pub(crate) unsafe fn prepare(top: *mut u8, entry: extern "C" fn() -> !) -> *mut u8 {
+    debug_assert_eq!(top as usize % 16, 0, "a stack top is 16-byte aligned");
+    // SAFETY: the 4 words below `top` are ours (contract). The first switch pops
+    // `entry` and jumps to it with the stack pointer at `top - 24`, which is what a
+    // `call` leaves (16-byte aligned before the call, the return address above it): the
+    // return address it sees is 0, which ends every backtrace and frame-pointer walk
+    // there (`entry` never returns through it).
+    unsafe {
+        let sp = top.cast::<usize>().sub(4);
+        sp.write(entry as usize);
+        sp.add(1).write(0);
+        sp.add(2).write(0);
+        sp.add(3).write(0);
+        sp.cast()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::ptr;
+
+    thread_local! {
+        static MAIN: Cell<*mut u8> = const { Cell::new(ptr::null_mut()) };
+        static SIDE: Cell<*mut u8> = const { Cell::new(ptr::null_mut()) };
+        static LOG: Cell<u64> = const { Cell::new(0) };
+    }
+
+    extern "C" fn side() -> ! {
+        let mut local = 7u64; // lives on the side stack across switches
+        loop {
+            LOG.with(|l| l.set(l.get() * 10 + local));
+            local += 1;
+            // SAFETY: MAIN holds the main context saved by the switch that got here,
+            // and SIDE is written by this switch before anything reads it.
+            unsafe { switch(SIDE.with(|s| s.as_ptr()), MAIN.with(Cell::get)) };
+        }
+    }
+
+    #[test]
+    fn switches_there_and_back_keeping_both_stacks() {
+        let mut stack = vec![0u128; 1024]; // 16 KiB, 16-byte aligned
+        let top = stack.as_mut_ptr_range().end.cast::<u8>();
+        // SAFETY: the top of a buffer nothing runs on, 16-byte aligned.
+        SIDE.with(|s| s.set(unsafe { prepare(top, side) }));
+        let mut mine = 1u64;
+        for _ in 0..3 {
+            // SAFETY: SIDE is a prepared or suspended context on `stack`, which outlives
+            // the loop; MAIN is written by this switch and read only by `side`.
+            unsafe { switch(MAIN.with(|m| m.as_ptr()), SIDE.with(Cell::get)) };
+            mine += 1;
+        }
+        assert_eq!(LOG.with(Cell::get), 789, "the side context ran three times, keeping its local");
+        assert_eq!(mine, 4, "and this one kept its own");
+        drop(stack); // the side context is abandoned suspended: nothing on it needs a drop
+    }
+}
