@@ -180,3 +180,66 @@ fn a_generator_body_may_block_on_the_hub() {
     assert_eq!(g.get(), Ok(vec![0, 1, 2]));
     assert_eq!(other.get(), Ok(5));
 }
+
+/// A greenlet killed while it waits inside a generator's body (on the generator's
+/// stack): the kill unwinds the generator's frames, then the greenlet's, running the
+/// drops of both in order, and the other greenlets go on.
+#[test]
+fn a_kill_at_a_wait_inside_a_generator_unwinds_both_stacks() {
+    struct Note(&'static str, Rc<RefCell<Vec<&'static str>>>);
+    impl Drop for Note {
+        fn drop(&mut self) {
+            self.1.borrow_mut().push(self.0);
+        }
+    }
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let g = greenhub::spawn(move || {
+        let _outer = Note("greenlet frame", l.clone());
+        let l2 = l.clone();
+        let mut gen = Generator::new(move |y, ()| {
+            let _inner = Note("generator frame", l2.clone());
+            y.suspend(1);
+            greenhub::sleep(Duration::from_secs(60)); // killed here, on the generator's stack
+            y.suspend(2);
+        });
+        let first = gen.next();
+        l.borrow_mut().push(if first == Some(1) { "got 1" } else { "wrong" });
+        gen.next();
+        l.borrow_mut().push("not reached");
+    });
+    let bystander = greenhub::spawn(|| {
+        greenhub::sleep(Duration::from_millis(5));
+        7
+    });
+    greenhub::sleep(Duration::from_millis(1));
+    g.kill();
+    assert_eq!(g.get(), Err(greenhub::GreenletError::Killed));
+    assert_eq!(*log.borrow(), ["got 1", "generator frame", "greenlet frame"]);
+    assert_eq!(bystander.get(), Ok(7));
+}
+
+/// A backtrace taken inside a greenlet (and inside a generator inside it) walks its
+/// frames and ends cleanly at the greenlet's entry: the top of a greenlet stack holds
+/// a zero return address, not whatever was there before.
+#[test]
+fn backtraces_in_a_greenlet_end_at_its_entry() {
+    fn capture() -> String {
+        std::backtrace::Backtrace::force_capture().to_string()
+    }
+    let g = greenhub::spawn(|| {
+        greenhub::yield_now();
+        let direct = capture();
+        let mut gen = Generator::new(|y, ()| {
+            greenhub::yield_now();
+            y.suspend(capture());
+        });
+        (direct, gen.next().unwrap())
+    });
+    let (direct, nested) = g.get().unwrap();
+    for bt in [&direct, &nested] {
+        assert!(bt.contains("greenlet_entry"), "{bt}");
+        let last = bt.lines().rev().find(|l| !l.trim_start().starts_with("at ")).unwrap();
+        assert!(last.contains("greenlet_entry"), "the walk ends at the entry: {bt}");
+    }
+}
