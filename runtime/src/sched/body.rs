@@ -3,8 +3,9 @@
 //! nor touches a stack. The stack is taken when the greenlet starts, so greenlets that
 //! run one after another reuse the same warm stack instead of each dirtying its own.
 
+use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
-use std::mem::{self, ManuallyDrop, MaybeUninit};
+use std::mem::{self, MaybeUninit};
 use std::ptr;
 
 /// How a greenlet's body ended: its boxed value, or why it has none.
@@ -48,101 +49,138 @@ const fn fits<G>() -> bool {
     mem::size_of::<G>() <= INLINE && mem::align_of::<G>() <= mem::align_of::<Buf>()
 }
 
-/// An owned, not yet run greenlet body.
+/// The slot of a not yet run greenlet body, inside its task: the closure is written
+/// into the slot in place and moved out of it only to run, so a spawn copies it once.
 ///
-/// Invariant: `buf` holds a valid value of the closure type `vtable` was made for, owned
-/// by this `Body`: it is moved out exactly once, by `call` or by `Drop`.
-pub(crate) struct Body {
-    buf: Buf,
-    vtable: &'static VTable,
+/// Invariant: `vtable` is `Some` exactly while `buf` holds a valid value of the closure
+/// type it was made for, owned by the slot. `vtable` is cleared *before* that value is
+/// moved out (to run it or drop it), so code running meanwhile (the body itself, a
+/// `Drop` of a capture) always finds the slot empty. The slot is `!Sync` (`UnsafeCell`),
+/// so only its own thread reaches it.
+pub(crate) struct BodySlot {
+    buf: UnsafeCell<Buf>,
+    vtable: Cell<Option<&'static VTable>>,
 }
 
-impl Body {
-    /// Stores `f` (inline if it fits, else in a box).
+impl BodySlot {
+    pub(crate) const fn empty() -> BodySlot {
+        BodySlot { buf: UnsafeCell::new(Buf([MaybeUninit::uninit(); INLINE])), vtable: Cell::new(None) }
+    }
+
+    /// Whether a body waits in the slot.
     #[inline]
-    pub(crate) fn new<F: FnOnce() -> Outcome + 'static>(f: F) -> Body {
+    pub(crate) fn is_set(&self) -> bool {
+        self.vtable.get().is_some()
+    }
+
+    /// Stores `f` (inline if it fits, else in a box). Panics if a body is stored already.
+    #[inline]
+    pub(crate) fn set<F: FnOnce() -> Outcome + 'static>(&self, f: F) {
         if fits::<F>() {
-            Body::inline(f)
+            self.put(f);
         } else {
-            Body::inline(Box::new(f))
+            self.put(Box::new(f));
         }
     }
 
     #[inline]
-    fn inline<G: FnOnce() -> Outcome + 'static>(g: G) -> Body {
+    fn put<G: FnOnce() -> Outcome + 'static>(&self, g: G) {
         assert!(fits::<G>(), "checked by the caller: a box always fits");
-        let mut buf = Buf([MaybeUninit::uninit(); INLINE]);
-        // SAFETY: `buf` is at least `size_of::<G>()` bytes and aligned for `G` (`fits`);
-        // writing moves `g` in, and the `Body` below owns it (its invariant).
-        unsafe { ptr::write(buf.0.as_mut_ptr().cast::<G>(), g) };
-        Body { buf, vtable: &Erased::<G>::VTABLE }
+        assert!(self.vtable.get().is_none(), "greenhub: a greenlet gets one body");
+        // SAFETY: the slot is empty (checked), so nothing owns or reads `buf`; it is at
+        // least `size_of::<G>()` bytes and aligned for `G` (`fits`). Writing moves `g`
+        // in, and setting `vtable` right after makes the slot its owner (invariant).
+        unsafe { ptr::write((*self.buf.get()).0.as_mut_ptr().cast::<G>(), g) };
+        self.vtable.set(Some(&Erased::<G>::VTABLE));
     }
 
-    /// Runs the body (on the greenlet's stack), consuming it.
+    /// Runs the stored body (on the greenlet's stack), leaving the slot empty; `None`
+    /// if there is none.
     #[inline]
-    pub(crate) fn call(self) -> Outcome {
-        let mut this = ManuallyDrop::new(self);
-        // SAFETY: `buf` holds the closure `vtable` was made for (invariant), and
-        // `ManuallyDrop` keeps `Drop` from touching it again after `call` moved it out.
-        // The bytes were moved along with the `Body`, which is a valid move of the
-        // closure (Rust values are moved by copying their bytes).
-        unsafe { (this.vtable.call)(this.buf.0.as_mut_ptr().cast()) }
+    pub(crate) fn call(&self) -> Option<Outcome> {
+        let vtable = self.vtable.take()?;
+        // SAFETY: `vtable` was `Some`, so `buf` holds the closure it was made for
+        // (invariant); clearing `vtable` first hands that value to this call alone,
+        // which moves it out before running it.
+        Some(unsafe { (vtable.call)(self.buf.get().cast()) })
+    }
+
+    /// Drops the stored body without running it (a greenlet killed before it started,
+    /// or abandoned with its thread).
+    #[inline]
+    pub(crate) fn clear(&self) {
+        if let Some(vtable) = self.vtable.take() {
+            // SAFETY: as in `call`: this call alone owns the value now, and drops it.
+            unsafe { (vtable.drop)(self.buf.get().cast()) }
+        }
     }
 }
 
-impl Drop for Body {
+impl Drop for BodySlot {
     fn drop(&mut self) {
-        // SAFETY: an un-called `Body` still owns its closure (invariant); it is dropped
-        // here, once.
-        unsafe { (self.vtable.drop)(self.buf.0.as_mut_ptr().cast()) }
+        self.clear();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::Cell;
     use std::rc::Rc;
+
+    struct Count(Rc<Cell<u32>>);
+    impl Drop for Count {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
 
     #[test]
     fn small_and_big_bodies_run_once_and_drop_their_captures() {
         let dropped = Rc::new(Cell::new(0));
-        struct Count(Rc<Cell<u32>>);
-        impl Drop for Count {
-            fn drop(&mut self) {
-                self.0.set(self.0.get() + 1);
-            }
-        }
+        let slot = BodySlot::empty();
+        assert!(!slot.is_set() && slot.call().is_none());
         let small = Count(dropped.clone());
-        let b = Body::new(move || {
+        slot.set(move || {
             let _keep = &small;
             Ok(Box::new(7u32) as Box<dyn std::any::Any>)
         });
-        let out = b.call().unwrap();
+        assert!(slot.is_set());
+        let out = slot.call().unwrap().unwrap();
         assert_eq!(*out.downcast::<u32>().unwrap(), 7);
         assert_eq!(dropped.get(), 1, "a run body drops its captures once");
+        assert!(!slot.is_set() && slot.call().is_none(), "and leaves the slot empty");
 
         let big = ([9u8; 200], Count(dropped.clone()));
         assert!(!fits::<[u8; 200]>());
-        let b = Body::new(move || {
+        slot.set(move || {
             let big = big; // the whole tuple, not just the field used
             Ok(Box::new(big.0[199]) as Box<dyn std::any::Any>)
         });
-        let out = b.call().unwrap();
+        let out = slot.call().unwrap().unwrap();
         assert_eq!(*out.downcast::<u8>().unwrap(), 9);
         assert_eq!(dropped.get(), 2);
 
         let never = Count(dropped.clone());
-        drop(Body::new(move || {
+        slot.set(move || {
             let _keep = &never;
             Ok(Box::new(()) as Box<dyn std::any::Any>)
-        }));
+        });
+        slot.clear();
         assert_eq!(dropped.get(), 3, "an unrun body drops its captures");
         let never = ([0u64; 40], Count(dropped.clone()));
-        drop(Body::new(move || {
+        slot.set(move || {
             let _keep = &never;
             Ok(Box::new(()) as Box<dyn std::any::Any>)
-        }));
-        assert_eq!(dropped.get(), 4, "so does a boxed one");
+        });
+        drop(slot);
+        assert_eq!(dropped.get(), 4, "so does a boxed one, with its slot");
+    }
+
+    #[test]
+    #[should_panic(expected = "one body")]
+    fn a_slot_holds_one_body() {
+        let slot = BodySlot::empty();
+        slot.set(|| Ok(Box::new(()) as Box<dyn std::any::Any>));
+        slot.set(|| Ok(Box::new(()) as Box<dyn std::any::Any>));
     }
 }

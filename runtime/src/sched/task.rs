@@ -8,7 +8,7 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::sched::body::{Body, Outcome};
+use crate::sched::body::{BodySlot, Outcome};
 use crate::sched::context::Context;
 use crate::sched::ready::ReadyLink;
 use crate::sched::stack::{PooledStack, StackClaim};
@@ -270,8 +270,8 @@ pub(crate) struct Task {
     started: Cell<bool>,
     /// Where the greenlet resumes while it is suspended (see `context.rs`).
     context: Context,
-    /// The body, from spawn until the greenlet's first run takes it.
-    body: Cell<Option<Body>>,
+    /// The body, from spawn until the greenlet's first run calls it.
+    body: BodySlot,
     /// The claim on a stack, from spawn until the greenlet starts.
     claim: Cell<Option<StackClaim>>,
     /// The stack, from the greenlet's start until it finished (or is leaked with it).
@@ -317,7 +317,7 @@ impl Task {
             epoch: Cell::new(0),
             started: Cell::new(false),
             context: Context::new(),
-            body: Cell::new(None),
+            body: BodySlot::empty(),
             claim: Cell::new(None),
             stack: Cell::new(None),
             exit: Cell::new(None),
@@ -347,7 +347,7 @@ impl Task {
         debug_assert!(self.is_done(), "only a finished task is recycled");
         debug_assert!(!self.ready.is_queued(), "a unique task is in no queue");
         debug_assert!(self.stack.get_mut().is_none(), "a finished task has given its stack back");
-        debug_assert!(self.body.get_mut().is_none() && self.claim.get_mut().is_none(), "and its body");
+        debug_assert!(!self.body.is_set() && self.claim.get_mut().is_none(), "and its body");
         debug_assert!(self.exit.get_mut().is_none() && !self.context.is_suspended());
         debug_assert!(self.cancel.get().is_none() && self.wait.get() == Wait::Nothing);
         debug_assert!(self.joiners.waiters.get_mut().is_empty(), "a unique task has no waiters");
@@ -536,17 +536,17 @@ impl Task {
 
     /// Stores the body of a new greenlet and its stack claim (`Hub::spawn_task`).
     #[inline]
-    pub(crate) fn set_body(&self, body: Body, claim: StackClaim) {
+    pub(crate) fn set_body<F: FnOnce() -> Outcome + 'static>(&self, body: F, claim: StackClaim) {
         debug_assert!(!self.started.get() && self.stack_is_gone());
-        let old = self.body.replace(Some(body));
-        debug_assert!(old.is_none(), "a greenlet gets one body");
+        self.body.set(body);
         self.claim.set(Some(claim));
     }
 
-    /// Takes the body: the greenlet's first run calls it.
+    /// The body's slot: the greenlet's first run calls it, a kill before the start or
+    /// an abandonment clears it.
     #[inline]
-    pub(crate) fn take_body(&self) -> Option<Body> {
-        self.body.take()
+    pub(crate) fn body(&self) -> &BodySlot {
+        &self.body
     }
 
     /// Takes the stack claim: to start the greenlet, or to give the claim back when it

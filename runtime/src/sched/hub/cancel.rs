@@ -33,14 +33,15 @@ impl Hub {
         match task.state() {
             State::Done => {}
             _ if !task.started() => {
-                let body = (task.take_body(), task.take_claim());
+                let claim = task.take_claim();
                 if let Some(key) = task.take_start_timer() {
                     let action = self.cancel_timer(key);
                     drop(action);
                 }
                 self.finish(task, Err(crate::GreenletError::Killed));
                 // Drops the never-run closure (and whatever it captured) here.
-                drop(body);
+                task.body().clear();
+                drop(claim);
             }
             State::Running => {
                 // Self-kill: unwinds right away where that is allowed, else stays pending.

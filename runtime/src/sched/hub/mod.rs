@@ -47,7 +47,6 @@ pub(crate) use current::{has_hub, if_exists, in_greenlet, try_with, with};
 use live::Live;
 
 use crate::diag::monitor::Heartbeat;
-use crate::sched::body::Body;
 use crate::sched::body::Outcome;
 use crate::sched::park::{Token, WaitQueue};
 use crate::sched::reactor::Reactor;
@@ -368,7 +367,7 @@ impl Hub {
         }
         crate::diag::log::spawned(id, name.as_deref());
         let task = self.reuse_task(id, name, claim.size());
-        task.set_body(Body::new(body), claim);
+        task.set_body(body, claim);
         {
             let mut live = self.live.borrow_mut();
             live.insert(&task);
@@ -415,10 +414,9 @@ impl Hub {
                 true
             }
             Err(e) => {
-                let body = task.take_body();
                 let why = format!("greenhub: cannot allocate a greenlet stack to start it: {e}");
                 self.finish(task, Err(crate::GreenletError::Panicked(why)));
-                drop(body);
+                task.body().clear(); // its captures drop after the outcome is in
                 false
             }
         }
@@ -538,7 +536,7 @@ impl Drop for Hub {
             std::mem::forget(t.take_stack());
             // Never ran: its closure's captures drop here (greenhub calls from those
             // Drops use the late hub), and its claim is given back.
-            drop(t.take_body());
+            t.body().clear();
             drop(t.take_claim());
         }
         self.run_queue.clear();

@@ -21,8 +21,9 @@ use std::rc::Rc;
 /// `extern "C"`: the body catches its own panics, and should anything else here panic,
 /// the process aborts instead of unwinding off the top of a stack that has no caller.
 pub(super) extern "C" fn greenlet_entry() -> ! {
-    let body = super::with(|h| h.with_current(|cur| cur.take_body()));
-    let outcome = body.expect("a greenlet's first run has its body").call();
+    // The task outlives its body's run (`Hub::with_current` says why).
+    let outcome = super::with(|h| h.with_current(|cur| cur.body().call()));
+    let outcome = outcome.expect("a greenlet's first run has its body");
     super::with(|h| h.exit_current(outcome))
 }
 
