@@ -23,6 +23,27 @@ fn switch(c: &mut Criterion) {
     });
 }
 
+/// N greenlets yielding round-robin (each switch goes to a greenlet that last ran N
+/// switches ago, on its own stack): time per switch as the number of live greenlets
+/// grows, the scheduler's share of "cost that does not grow with idle state".
+fn switch_among_many(c: &mut Criterion) {
+    let mut g = c.benchmark_group("switch among N greenlets (per yield)");
+    for n in [1_000u64, 5_000, 9_000] {
+        g.bench_function(n.to_string(), |b| {
+            b.iter_custom(|iters| {
+                let rounds = iters.div_ceil(n).max(2);
+                let gs: Vec<_> =
+                    (0..n).map(|_| greenhub::spawn(move || (0..rounds).for_each(|_| greenhub::yield_now()))).collect();
+                greenhub::yield_now(); // all started: each has its stack and a parked frame
+                let t = Instant::now();
+                greenhub::joinall(&gs);
+                t.elapsed() * (iters as u32) / ((rounds - 1) * n) as u32
+            })
+        });
+    }
+    g.finish();
+}
+
 /// Raw corosensei resume + suspend (a pair): the floor for a switch.
 fn raw_corosensei(c: &mut Criterion) {
     use corosensei_floor::*;
@@ -140,5 +161,5 @@ fn event_wake(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, switch, raw_corosensei, spawn_join, timers, queue_ping_pong, event_wake);
+criterion_group!(benches, switch, switch_among_many, raw_corosensei, spawn_join, timers, queue_ping_pong, event_wake);
 criterion_main!(benches);

@@ -190,8 +190,14 @@ macro_rules! sys {
     }};
 }
 
+/// `poll(2)` without libc's wrapper: `ppoll` with the timeout as a `timespec` (AArch64
+/// has no `poll` system call; `ppoll` with no signal mask is the same call there and on
+/// x86-64).
 unsafe fn sys_poll(fds: *mut pollfd, n: nfds_t, ms: c_int) -> c_int {
-    sys!(libc::SYS_poll, fds, n, ms) as c_int
+    // The kernel writes the time left back into it: a mutable local.
+    let mut ts = timespec { tv_sec: (ms / 1000) as libc::time_t, tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long };
+    let tsp: *mut timespec = if ms < 0 { std::ptr::null_mut() } else { &mut ts };
+    sys!(libc::SYS_ppoll, fds, n, tsp, 0usize, 0usize) as c_int
 }
 
 // ---- sockets ------------------------------------------------------------------------
