@@ -94,6 +94,20 @@ impl ReadyQueue {
         self.len.set(self.len.get() + 1);
     }
 
+    /// Asks the CPU to start loading what switching to the front task will touch: the
+    /// task itself and the top of its saved context. Called when the task before it is
+    /// switched to, so that round-robin over many greenlets (each last run a whole
+    /// queue ago, its memory long out of cache) overlaps the misses with useful work.
+    #[inline]
+    pub(crate) fn prefetch_front(&self) {
+        // SAFETY: a non-null `head` is a queued task, alive while its entry owns a strong
+        // count (invariant); it is read here and not kept.
+        if let Some(task) = unsafe { self.head.get().as_ref() } {
+            crate::sys::switch::prefetch((task as *const Task).cast());
+            task.context().prefetch();
+        }
+    }
+
     /// Unlinks the front task and hands back the strong count its entry owned.
     #[inline]
     pub(crate) fn pop_front(&self) -> Option<Rc<Task>> {

@@ -125,6 +125,7 @@ impl Hub {
                 continue;
             }
             if task.is_root() || task.started() || self.start(&task) {
+                self.run_queue.prefetch_front();
                 return Some(task);
             }
         }

@@ -20,6 +20,22 @@ pub(crate) use aarch64::{prepare, switch};
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86_64::{prepare, switch};
 
+/// A hint to start loading the cache line at `p` (never faults, whatever `p` is).
+#[inline(always)]
+pub(crate) fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` is a hint: it reads no architectural state and does not fault,
+    // even for an unmapped address; SSE is part of the x86-64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: `prfm` is a hint: it does not fault, whatever the address.
+    unsafe {
+        std::arch::asm!("prfm pldl1keep, [{p}]", p = in(reg) p, options(nostack, readonly, preserves_flags))
+    };
+}
+
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!("greenhub's context switch is implemented for x86-64 and AArch64 only");
 
