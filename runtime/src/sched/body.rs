@@ -11,10 +11,11 @@ use std::ptr;
 /// How a greenlet's body ended: its boxed value, or why it has none.
 pub(crate) type Outcome = Result<Box<dyn std::any::Any>, crate::error::GreenletError>;
 
-/// Bytes of closure stored inline; bigger closures are boxed.
-const INLINE: usize = 64;
+/// Bytes of closure stored inline; bigger (or more than 8-aligned) closures are boxed.
+/// With the vtable pointer the slot is one cache line.
+const INLINE: usize = 56;
 
-#[repr(C, align(16))]
+#[repr(C, align(8))]
 struct Buf([MaybeUninit<u8>; INLINE]);
 
 /// How to run or drop the closure in a `Buf`.

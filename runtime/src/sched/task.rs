@@ -229,6 +229,12 @@ pub(crate) enum Wake {
     Cancel,
 }
 
+/// A greenlet's stack: claimed at spawn, owned from its start.
+enum TaskStack {
+    Claimed(StackClaim),
+    Owned(PooledStack),
+}
+
 /// A greenlet (or greenlet zero, the thread's own stack: id 0, no coroutine).
 ///
 /// Every field is private: the methods below are its only readers and writers, and the
@@ -253,8 +259,10 @@ pub(crate) enum Wake {
 ///   with its thread. An unstarted greenlet touches no stack.
 /// - **Context**: suspended (resumable) exactly while the task is started, not running
 ///   and not done; greenlet zero's is suspended while a greenlet runs.
-/// - **Outcome**: set only by `finish` (or the hub's `Drop`), then read by handles and
-///   taken at most once (`take_outcome`); a detached task without links keeps none.
+/// - **Outcome**: set by `finish` (or the hub's `Drop`), then read by handles and taken
+///   at most once (`take_outcome`); a detached task without links keeps none. Before
+///   that, the body's return parks its outcome there for `finish` (`set_exit`), while
+///   the task is not yet done, so no handle looks.
 /// - **Cancellation**: nothing is thrown while `nothrow > 0` (inside `ffi::no_unwind`);
 ///   a finished task has no pending cancellation.
 pub(crate) struct Task {
@@ -272,12 +280,9 @@ pub(crate) struct Task {
     context: Context,
     /// The body, from spawn until the greenlet's first run calls it.
     body: BodySlot,
-    /// The claim on a stack, from spawn until the greenlet starts.
-    claim: Cell<Option<StackClaim>>,
-    /// The stack, from the greenlet's start until it finished (or is leaked with it).
-    stack: Cell<Option<PooledStack>>,
-    /// The body's outcome, from its return until the hub loop finishes the greenlet.
-    exit: Cell<Option<Outcome>>,
+    /// The claim on a stack from spawn until the greenlet starts, then the stack until
+    /// it finished (or is leaked with it).
+    stack: Cell<Option<TaskStack>>,
     cancel: Cell<Cancel>,
     /// Depth of `ffi::no_unwind` sections: while > 0 nothing is thrown into the greenlet
     /// (it runs inside an `extern "C"` hook); a pending cancel makes its waits return at
@@ -318,9 +323,7 @@ impl Task {
             started: Cell::new(false),
             context: Context::new(),
             body: BodySlot::empty(),
-            claim: Cell::new(None),
             stack: Cell::new(None),
-            exit: Cell::new(None),
             cancel: Cell::new(Cancel::NONE),
             nothrow: Cell::new(0),
             unwinding: Cell::new(0),
@@ -347,8 +350,8 @@ impl Task {
         debug_assert!(self.is_done(), "only a finished task is recycled");
         debug_assert!(!self.ready.is_queued(), "a unique task is in no queue");
         debug_assert!(self.stack.get_mut().is_none(), "a finished task has given its stack back");
-        debug_assert!(!self.body.is_set() && self.claim.get_mut().is_none(), "and its body");
-        debug_assert!(self.exit.get_mut().is_none() && !self.context.is_suspended());
+        debug_assert!(!self.body.is_set(), "and its body");
+        debug_assert!(self.outcome.get_mut().is_none() && !self.context.is_suspended());
         debug_assert!(self.cancel.get().is_none() && self.wait.get() == Wait::Nothing);
         debug_assert!(self.joiners.waiters.get_mut().is_empty(), "a unique task has no waiters");
         debug_assert!(self.start_timer.get().is_none(), "a finished task has no start timer");
@@ -539,7 +542,7 @@ impl Task {
     pub(crate) fn set_body<F: FnOnce() -> Outcome + 'static>(&self, body: F, claim: StackClaim) {
         debug_assert!(!self.started.get() && self.stack_is_gone());
         self.body.set(body);
-        self.claim.set(Some(claim));
+        self.stack.set(Some(TaskStack::Claimed(claim)));
     }
 
     /// The body's slot: the greenlet's first run calls it, a kill before the start or
@@ -553,21 +556,33 @@ impl Task {
     /// is killed before it started (or abandoned).
     #[inline]
     pub(crate) fn take_claim(&self) -> Option<StackClaim> {
-        self.claim.take()
+        match self.stack.take() {
+            Some(TaskStack::Claimed(c)) => Some(c),
+            other => {
+                self.stack.set(other);
+                None
+            }
+        }
     }
 
     /// The greenlet starts: `stack` is its for the rest of its life.
     #[inline]
     pub(crate) fn set_stack(&self, stack: PooledStack) {
         debug_assert!(self.stack_is_gone());
-        self.stack.set(Some(stack));
+        self.stack.set(Some(TaskStack::Owned(stack)));
     }
 
     /// Takes the stack: the finished greenlet's goes back to the pool, an abandoned
     /// one's is leaked.
     #[inline]
     pub(crate) fn take_stack(&self) -> Option<PooledStack> {
-        self.stack.take()
+        match self.stack.take() {
+            Some(TaskStack::Owned(s)) => Some(s),
+            other => {
+                self.stack.set(other);
+                None
+            }
+        }
     }
 
     /// Whether the task holds no stack (debug checks).
@@ -584,16 +599,19 @@ impl Task {
         &self.context
     }
 
-    /// The body returned with `outcome` (its last act on its own stack).
+    /// The body returned with `outcome` (its last act on its own stack): it waits in
+    /// the outcome's place until `finish` (no handle reads it before the task is done).
     #[inline]
     pub(crate) fn set_exit(&self, outcome: Outcome) {
-        self.exit.set(Some(outcome));
+        debug_assert!(!self.is_done());
+        *self.outcome.borrow_mut() = Some(outcome);
     }
 
-    /// The outcome the body returned with.
+    /// The outcome the body returned with (for `finish`).
     #[inline]
     pub(crate) fn take_exit(&self) -> Option<Outcome> {
-        self.exit.take()
+        debug_assert!(!self.is_done());
+        self.outcome.borrow_mut().take()
     }
 
     /// The raw greenlet running on this task's stack, if any (`raw::Greenlet`).
@@ -897,6 +915,15 @@ mod tests {
         assert!(t.cancel().is_none(), "and ignores later cancellations");
         assert!(matches!(t.take_outcome(), Some(Ok(_))));
         assert!(t.take_outcome().is_none(), "taken at most once");
+    }
+
+    /// The task is most of an idle greenlet's memory besides its stack page: the target
+    /// is at most 4.5 KiB RSS per idle greenlet (`examples/many_sleepers`), which holds
+    /// while a task stays within six cache lines.
+    #[test]
+    fn a_task_stays_within_six_cache_lines() {
+        assert!(std::mem::size_of::<Task>() <= 6 * 64, "Task is {} bytes", std::mem::size_of::<Task>());
+        assert_eq!(std::mem::size_of::<BodySlot>(), 64, "the body slot is one cache line");
     }
 
     #[test]
