@@ -2,7 +2,7 @@
 
 use crate::sched::task::Primitive;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -20,7 +20,6 @@ use crate::sched::task::Wait;
 /// already been sent to it (gevent's `Group.dying`: a member that survives a kill is not
 /// killed again by the pool).
 struct Slot {
-    key: u64,
     task: Option<Rc<Task>>,
     dying: bool,
 }
@@ -28,7 +27,9 @@ struct Slot {
 struct Inner {
     size: Option<usize>,
     running: Cell<usize>,
-    members: RefCell<Vec<Slot>>,
+    /// By key, which is spawn order (a spawn and a member's end are O(log n), not a scan
+    /// of every live member: a server's pool holds one member per open connection).
+    members: RefCell<BTreeMap<u64, Slot>>,
     next_key: Cell<u64>,
     slot_waiters: WaitQueue,
     join_waiters: WaitQueue,
@@ -67,7 +68,7 @@ impl Drop for Member {
         p.running.set(p.running.get() - 1);
         let empty = {
             let mut m = p.members.borrow_mut();
-            m.retain(|s| s.key != self.key);
+            m.remove(&self.key);
             m.is_empty()
         };
         hub::try_with(|h| {
@@ -94,7 +95,7 @@ impl Pool {
             inner: Rc::new(Inner {
                 size,
                 running: Cell::new(0),
-                members: RefCell::new(Vec::new()),
+                members: RefCell::new(BTreeMap::new()),
                 next_key: Cell::new(0),
                 slot_waiters: WaitQueue::new(),
                 join_waiters: WaitQueue::new(),
@@ -205,13 +206,13 @@ impl Pool {
         let key = p.next_key.get();
         p.next_key.set(key + 1);
         p.running.set(p.running.get() + 1);
-        p.members.borrow_mut().push(Slot { key, task: None, dying: false });
+        p.members.borrow_mut().insert(key, Slot { task: None, dying: false });
         let member = Member { pool: p.clone(), key };
         let g = spawn(move || {
             let _member = member;
             f()
         });
-        if let Some(slot) = p.members.borrow_mut().iter_mut().find(|s| s.key == key) {
+        if let Some(slot) = p.members.borrow_mut().get_mut(&key) {
             slot.task = Some(g.task.clone());
         }
         Ok(g)
@@ -267,7 +268,7 @@ impl Pool {
             .inner
             .members
             .borrow_mut()
-            .iter_mut()
+            .values_mut()
             .filter(|s| !s.dying && s.task.is_some())
             .map(|s| {
                 s.dying = true;
@@ -370,7 +371,7 @@ impl Pool {
     /// ```
     pub fn apply<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> T {
         let me = hub::with(|h| h.current());
-        let member = self.inner.members.borrow().iter().any(|s| s.task.as_ref().is_some_and(|t| Rc::ptr_eq(t, &me)));
+        let member = self.inner.members.borrow().values().any(|s| s.task.as_ref().is_some_and(|t| Rc::ptr_eq(t, &me)));
         if member {
             return f();
         }
