@@ -16,9 +16,35 @@ mod aarch64;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 #[cfg(target_arch = "aarch64")]
-pub(crate) use aarch64::{prepare, switch};
+pub(crate) use aarch64::switch;
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86_64::{prepare, switch};
+pub(crate) use x86_64::switch;
+
+/// Lays out a fresh context on the stack below `top`, so that the first `switch` to the
+/// returned stack pointer calls `entry` there; `entry` must never return.
+///
+/// The frame is the same on both architectures: `entry` at the returned pointer, three
+/// zero words above it. x86-64 pops `entry` and jumps with the stack pointer at
+/// `top - 24`, which is what a `call` leaves (16-byte aligned before it, the return
+/// address above): the return address `entry` sees is 0. AArch64 reads `entry` and
+/// branches with the stack pointer at `top - 32` (16-byte aligned, as AAPCS64 requires)
+/// and a zero link register. Either way a backtrace or frame-pointer walk ends there.
+///
+/// # Safety
+/// `top` is 16-byte aligned, and the 32 bytes below it are mapped, writable and not in
+/// use (the top of a stack nothing runs on).
+pub(crate) unsafe fn prepare(top: *mut u8, entry: extern "C" fn() -> !) -> *mut u8 {
+    debug_assert_eq!(top as usize % 16, 0, "a stack top is 16-byte aligned");
+    // SAFETY: the 4 words below `top` are ours (contract), and `top` is aligned for them.
+    unsafe {
+        let sp = top.cast::<usize>().sub(4);
+        sp.write(entry as usize);
+        sp.add(1).write(0);
+        sp.add(2).write(0);
+        sp.add(3).write(0);
+        sp.cast()
+    }
+}
 
 /// A hint to start loading the cache line at `p` (never faults, whatever `p` is).
 #[inline(always)]

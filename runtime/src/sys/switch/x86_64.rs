@@ -45,26 +45,3 @@ pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8) {
         );
     }
 }
-
-/// Lays out a fresh context on the stack below `top`, so that the first `switch` to the
-/// returned stack pointer calls `entry` there; `entry` must never return.
-///
-/// # Safety
-/// `top` is 16-byte aligned, and the 32 bytes below it are mapped, writable and not in
-/// use (the top of a stack nothing runs on).
-pub(crate) unsafe fn prepare(top: *mut u8, entry: extern "C" fn() -> !) -> *mut u8 {
-    debug_assert_eq!(top as usize % 16, 0, "a stack top is 16-byte aligned");
-    // SAFETY: the 4 words below `top` are ours (contract). The first switch pops
-    // `entry` and jumps to it with the stack pointer at `top - 24`, which is what a
-    // `call` leaves (16-byte aligned before the call, the return address above it): the
-    // return address it sees is 0, which ends every backtrace and frame-pointer walk
-    // there (`entry` never returns through it).
-    unsafe {
-        let sp = top.cast::<usize>().sub(4);
-        sp.write(entry as usize);
-        sp.add(1).write(0);
-        sp.add(2).write(0);
-        sp.add(3).write(0);
-        sp.cast()
-    }
-}
