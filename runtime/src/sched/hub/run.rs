@@ -148,7 +148,10 @@ impl Hub {
             self.duties_due.set(true);
         } else if let Some(next) = self.next_runnable() {
             if std::ptr::eq(Rc::as_ptr(&next), cur) {
-                cur.begin_run(); // it yielded and is the only one ready: it goes on
+                // It yielded and is the only one ready: it goes on (a switch to itself, as
+                // far as the blocking detector is concerned).
+                cur.begin_run();
+                self.heartbeat.beat(cur.id());
                 return;
             }
             if next.is_root() {
