@@ -449,6 +449,23 @@ mod tests {
         })
     }
 
+    /// A greenlet's claim is given back whichever way it ends before it starts (killed)
+    /// and redeemed when it starts; a started greenlet's stack comes back when it ends.
+    #[test]
+    fn a_greenlet_killed_before_it_starts_gives_its_claim_back() {
+        let size = class_size(DEFAULT_STACK_SIZE).unwrap();
+        let before = free_and_claimed(size).1;
+        let gs: Vec<_> = (0..10).map(|i| crate::spawn(move || i)).collect();
+        assert_eq!(free_and_claimed(size).1, before + 10, "each unstarted greenlet holds a claim");
+        for g in &gs[..4] {
+            g.kill();
+        }
+        assert_eq!(free_and_claimed(size).1, before + 6, "a kill before the start gives it back");
+        let values: Vec<_> = gs.into_iter().map(|g| g.get().ok()).collect();
+        assert_eq!(values, [None, None, None, None, Some(4), Some(5), Some(6), Some(7), Some(8), Some(9)]);
+        assert_eq!(free_and_claimed(size).1, before, "the others redeemed theirs");
+    }
+
     #[test]
     fn claimed_stacks_are_left_to_their_claims() {
         // A size no other test on this thread uses.

@@ -86,7 +86,7 @@ pub(super) fn mark_has_hub() {
     HAS_HUB.with(|h| h.set(true));
 }
 
-/// Records whether a greenlet (not greenlet zero) runs now (from `Hub::resume`).
+/// Records whether a greenlet (not greenlet zero) runs now (from `Hub::switch_to`).
 #[inline]
 pub(super) fn set_in_greenlet(yes: bool) {
     IN_GREENLET.with(|g| g.set(yes));

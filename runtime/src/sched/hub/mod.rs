@@ -92,8 +92,8 @@ impl Count {
 /// This thread's scheduler.
 pub(crate) struct Hub {
     root: Rc<Task>,
-    /// The running task: `root`, or the greenlet `resume` runs, whose `Rc` that frame
-    /// holds until after `current` points back at `root` (so it is never dangling).
+    /// The running task: `root`, or a running greenlet, which is unfinished, so the live
+    /// table holds it (`current` is never dangling; see the invariants above).
     current: Cell<*const Task>,
     run_queue: ReadyQueue,
     timers: RefCell<Timers<TimerAction>>,
@@ -177,10 +177,11 @@ impl Hub {
     /// do while `f` is on its stack).
     #[inline]
     pub(crate) fn with_current<R>(&self, f: impl FnOnce(&Rc<Task>) -> R) -> R {
-        // SAFETY: `current` always holds `Rc::as_ptr` of a task that is alive now (it is
-        // `root`, or the greenlet `resume` runs, whose `Rc` that frame holds until
-        // `current` points back at `root`). `ManuallyDrop` borrows that count without
-        // releasing it, and the task outlives `f` for the reason given above.
+        // SAFETY: `current` always holds `Rc::as_ptr` of a task that is alive now: `root`
+        // (held by the hub) or the running greenlet (unfinished, so held by the live
+        // table; `switch_to` sets `current` only to such a task). `ManuallyDrop` borrows
+        // that count without releasing it, and the task outlives `f` for the reason given
+        // above.
         let cur = std::mem::ManuallyDrop::new(unsafe { Rc::from_raw(self.current.get()) });
         f(&cur)
     }

@@ -55,26 +55,16 @@ impl Hub {
                 break; // a greenlet picked greenlet zero: its wait is over
             }
             if self.duties_due.replace(false) {
-                let now = Instant::now();
-                self.last_check.set(now);
-                self.fire_timers(now);
-                self.drain_remote();
-                self.poll(Some(Duration::ZERO));
+                self.check_turn();
             }
             match self.next_runnable() {
                 Some(next) if next.is_root() => {
                     self.root.root_resumes();
                     break;
                 }
-                Some(next) => {
-                    next.begin_run();
-                    let to = Rc::as_ptr(&next);
-                    drop(next); // the live table keeps it (it is unfinished)
-                                // SAFETY: `to` is alive (above) and suspended or prepared (it was
-                                // ready); greenlet zero runs this loop on the thread's stack, so its
-                                // context is the one executing.
-                    unsafe { self.switch_to(&self.root, &*to) };
-                }
+                // Greenlet zero runs this loop on the thread's stack: its context is the
+                // one executing.
+                Some(next) => self.switch_to_next(&self.root, next),
                 None => self.idle_turn(),
             }
         }
@@ -84,12 +74,18 @@ impl Hub {
         let turns = self.root_turns.get().wrapping_add(1);
         self.root_turns.set(turns);
         if turns % CHECK_EVERY == 0 && self.last_check.get().elapsed() >= SWITCH_INTERVAL {
-            let now = Instant::now();
-            self.last_check.set(now);
-            self.fire_timers(now);
-            self.drain_remote();
-            self.poll(Some(Duration::ZERO));
+            self.check_turn();
         }
+    }
+
+    /// The switch interval passed with tasks still ready: timers, other threads' jobs
+    /// and I/O get their turn (a zero-timeout poll) before the ready tasks go on.
+    fn check_turn(&self) {
+        let now = Instant::now();
+        self.last_check.set(now);
+        self.fire_timers(now);
+        self.drain_remote();
+        self.poll(Some(Duration::ZERO));
     }
 
     /// Nothing is ready: fire timers, run other threads' jobs, and poll for I/O until
@@ -154,24 +150,34 @@ impl Hub {
                 self.heartbeat.beat(cur.id());
                 return;
             }
-            if next.is_root() {
-                next.root_resumes();
-            } else {
-                next.begin_run();
-            }
-            let to = Rc::as_ptr(&next);
-            drop(next); // the live table (or the hub, for greenlet zero) keeps it
-                        // SAFETY: `to` is alive (above) and suspended or prepared: greenlet zero is
-                        // suspended in `run_loop` while a greenlet runs, and a greenlet that was
-                        // ready is not running. `cur` is the running greenlet (checked above), kept
-                        // alive by the live table while it is suspended.
-            unsafe { self.switch_to(cur, &*to) };
+            // `cur` is the running greenlet (checked above).
+            self.switch_to_next(cur, next);
             return;
         }
         // To the loop: greenlet zero's context, suspended in `run_loop`, which goes on
         // with its turn (its own wait is not over: it is not `Running`).
         // SAFETY: as above; greenlet zero is alive for as long as the hub.
         unsafe { self.switch_to(cur, &self.root) }
+    }
+
+    /// Makes `next` (just taken off the run queue, not `from`) the running task and
+    /// switches to it from `from`, the running task; returns when `from` runs again.
+    #[inline(always)]
+    fn switch_to_next(&self, from: &Task, next: Rc<Task>) {
+        debug_assert!(std::ptr::eq(from, self.current.get()) && !std::ptr::eq(from, Rc::as_ptr(&next)));
+        if next.is_root() {
+            next.root_resumes();
+        } else {
+            next.begin_run();
+        }
+        let to = Rc::as_ptr(&next);
+        drop(next); // not the last count: the live table (or the hub, for greenlet zero) holds it
+                    // SAFETY: `to` is alive: greenlet zero lives as long as the hub, and an unfinished
+                    // greenlet is held by the live table. It is suspended or prepared: greenlet zero is
+                    // suspended in `run_loop` while a greenlet runs, and a greenlet that was ready is
+                    // not running (and not `from`, checked). `from` is the running task, kept alive the
+                    // same way while it is suspended.
+        unsafe { self.switch_to(from, &*to) }
     }
 
     /// Switches from the running `from` to `to`, which was made `Running` by the caller
@@ -197,8 +203,8 @@ impl Hub {
         debug_assert!(!cur.is_root(), "greenlet zero's body never returns here");
         cur.set_exit(outcome);
         let me = Rc::as_ptr(&cur);
-        debug_assert!(self.dead.take().is_none(), "the loop finished the previous one");
-        self.dead.set(Some(cur));
+        let previous = self.dead.replace(Some(cur));
+        debug_assert!(previous.is_none(), "the loop finished the previous one");
         // SAFETY: `me` is the running greenlet, alive while `dead` holds it; greenlet
         // zero is suspended in `run_loop` (a greenlet runs) and alive with the hub.
         unsafe { self.switch_to(&*me, &self.root) };
