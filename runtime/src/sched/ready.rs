@@ -8,10 +8,10 @@
 //!
 //! Invariants:
 //! - `head`/`tail` are both null (empty) or both point at queued tasks; following
-//!   `next` from `head` reaches `tail` after exactly `len - 1` steps, and `tail`'s
-//!   `next` is null;
+//!   `next` from `head` reaches `tail`, whose `next` is null (no count is kept: a push
+//!   or pop is on every switch, the length only on `stats()`);
 //! - a task is in at most one queue, at most once: its `queued` flag is set exactly while
-//!   it is linked into a queue. `push_back`/`push_front` check it with a real `assert!`
+//!   it is linked into a queue. `push_back`/`push_front` check it with a real check
 //!   (not a debug one): linking a task twice would make a cycle, and popping it twice
 //!   would release one strong count too many.
 
@@ -39,21 +39,38 @@ impl ReadyLink {
     }
 }
 
+/// The invariant check of the pushes (a real one, see above). Out of line and taking
+/// the task, so that a push's caller has nothing to drop should it panic (no spill of
+/// the `Rc` on the switch path).
+#[cold]
+#[inline(never)]
+fn queued_twice(task: Rc<Task>) -> ! {
+    drop(task);
+    panic!("greenhub: a task is queued twice");
+}
+
 /// A FIFO of tasks, each owning one strong count.
 pub(crate) struct ReadyQueue {
     head: Cell<*const Task>,
     tail: Cell<*const Task>,
-    len: Cell<usize>,
 }
 
 impl ReadyQueue {
     pub(crate) const fn new() -> ReadyQueue {
-        ReadyQueue { head: Cell::new(ptr::null()), tail: Cell::new(ptr::null()), len: Cell::new(0) }
+        ReadyQueue { head: Cell::new(ptr::null()), tail: Cell::new(ptr::null()) }
     }
 
-    #[inline]
+    /// Number of entries, by walking the queue (diagnostics only).
     pub(crate) fn len(&self) -> usize {
-        self.len.get()
+        let mut n = 0;
+        let mut p = self.head.get();
+        // SAFETY: every linked task is alive while its entry owns a strong count
+        // (invariant); `next` is read and not kept.
+        while let Some(task) = unsafe { p.as_ref() } {
+            n += 1;
+            p = task.ready_link().next.get();
+        }
+        n
     }
 
     #[inline]
@@ -65,7 +82,9 @@ impl ReadyQueue {
     #[inline]
     pub(crate) fn push_back(&self, task: Rc<Task>) {
         let link = task.ready_link();
-        assert!(!link.queued.replace(true), "greenhub: a task is queued twice");
+        if link.queued.replace(true) {
+            queued_twice(task);
+        }
         debug_assert!(link.next.get().is_null());
         let p = Rc::into_raw(task);
         let tail = self.tail.get();
@@ -77,21 +96,21 @@ impl ReadyQueue {
             unsafe { (*tail).ready_link().next.set(p) };
         }
         self.tail.set(p);
-        self.len.set(self.len.get() + 1);
     }
 
     /// Links `task` in at the front (it runs next).
     #[inline]
     pub(crate) fn push_front(&self, task: Rc<Task>) {
         let link = task.ready_link();
-        assert!(!link.queued.replace(true), "greenhub: a task is queued twice");
+        if link.queued.replace(true) {
+            queued_twice(task);
+        }
         link.next.set(self.head.get());
         let p = Rc::into_raw(task);
         if self.head.get().is_null() {
             self.tail.set(p);
         }
         self.head.set(p);
-        self.len.set(self.len.get() + 1);
     }
 
     /// Asks the CPU to start loading what switching to the front task will touch: the
@@ -128,7 +147,6 @@ impl ReadyQueue {
         if next.is_null() {
             self.tail.set(ptr::null());
         }
-        self.len.set(self.len.get() - 1);
         Some(task)
     }
 

@@ -16,6 +16,7 @@ use crate::sched::timer::TimerKey;
 
 /// Where a greenlet is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum State {
     /// In the run queue.
     Ready,
@@ -161,42 +162,44 @@ pub(crate) enum Signal {
 /// the inner ones.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Cancel {
-    kill: bool,
-    /// The outermost expired scope's id; 0 = none (scope ids start at 1). A plain
-    /// integer rather than an `Option` keeps the whole value two words, read on every
-    /// switch.
-    timeout: u64,
+    /// One word, read after every switch: bit 63 is a pending kill, the other bits the
+    /// outermost expired scope's id (0 = none; scope ids start at 1 and count up from
+    /// there, one per `with_timeout`, so they never reach bit 63).
+    bits: u64,
 }
 
 impl Cancel {
     /// Nothing pending.
-    pub(crate) const NONE: Cancel = Cancel { kill: false, timeout: 0 };
+    pub(crate) const NONE: Cancel = Cancel { bits: 0 };
+    const KILL: u64 = 1 << 63;
 
     #[inline]
     pub(crate) fn is_none(self) -> bool {
-        !self.kill && self.timeout == 0
+        self.bits == 0
     }
 
     /// Whether a kill is pending.
     #[inline]
     pub(crate) fn kill(self) -> bool {
-        self.kill
+        self.bits & Self::KILL != 0
     }
 
     /// The pending expiry's scope id, if any.
     #[inline]
     pub(crate) fn timeout(self) -> Option<u64> {
-        (self.timeout != 0).then_some(self.timeout)
+        let id = self.bits & !Self::KILL;
+        (id != 0).then_some(id)
     }
 
     /// `self` with `signal` added.
     #[inline]
     pub(crate) fn with(self, signal: Signal) -> Cancel {
         match signal {
-            Signal::Kill => Cancel { kill: true, ..self },
+            Signal::Kill => Cancel { bits: self.bits | Self::KILL },
             Signal::Timeout(id) => {
-                debug_assert!(id != 0, "scope ids start at 1");
-                Cancel { timeout: self.timeout().map_or(id, |t| t.min(id)), ..self }
+                debug_assert!(id != 0 && id & Self::KILL == 0, "scope ids start at 1 and stay below bit 63");
+                let id = self.timeout().map_or(id, |t| t.min(id));
+                Cancel { bits: (self.bits & Self::KILL) | id }
             }
         }
     }
@@ -205,10 +208,26 @@ impl Cancel {
     #[inline]
     pub(crate) fn without(self, signal: Signal) -> Cancel {
         match signal {
-            Signal::Kill => Cancel { kill: false, ..self },
-            Signal::Timeout(id) if self.timeout == id => Cancel { timeout: 0, ..self },
+            Signal::Kill => Cancel { bits: self.bits & !Self::KILL },
+            Signal::Timeout(id) if self.timeout() == Some(id) => Cancel { bits: self.bits & Self::KILL },
             Signal::Timeout(_) => self,
         }
+    }
+}
+
+/// A task's state and whether it has started, side by side in one 16-bit cell, so that
+/// the switch path asks "ready and started" with one comparison (`Task::runs_directly`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(2))]
+struct Phase {
+    state: State,
+    started: bool,
+}
+
+impl Phase {
+    #[inline(always)]
+    fn bits(self) -> u16 {
+        u16::from_ne_bytes([self.state as u8, self.started as u8])
     }
 }
 
@@ -245,7 +264,9 @@ enum TaskStack {
 ///   parks it for a delayed start); then `Ready → Running` (`begin_run`, by the hub
 ///   only), `Running → Ready` (`make_ready`: a yield), `Running → Parked` (`park`),
 ///   `Parked → Ready` (`make_ready`: a wake-up), and any of them `→ Done` (`finish`).
-///   `Done` is final; greenlet zero is never `Done`.
+///   `Done` is final; greenlet zero is never `Done`. `started` is set once, when the hub
+///   prepares the greenlet's context (`mark_started`; greenlet zero: from creation),
+///   and only a started task is made `Running` by `begin_run`.
 /// - **Run queue**: a `Ready` task has exactly one entry in its hub's run queue (so
 ///   `make_ready` is never called on a `Ready` task); entries of tasks that finished
 ///   meanwhile (killed before they ran) are skipped when popped.
@@ -272,10 +293,10 @@ pub(crate) struct Task {
     name: Option<Box<str>>,
     /// Index in the hub's live table.
     slot: Cell<u32>,
-    state: Cell<State>,
+    /// Its `State`, and whether it started (see the invariants).
+    phase: Cell<Phase>,
     /// Bumped each time the task becomes ready; tokens from older epochs are stale.
     epoch: Cell<u32>,
-    started: Cell<bool>,
     /// Where the greenlet resumes while it is suspended (see `context.rs`).
     context: Context,
     /// The body, from spawn until the greenlet's first run calls it.
@@ -311,6 +332,11 @@ pub(crate) struct Task {
 }
 
 impl Task {
+    /// Greenlet zero: the thread's own stack, running (and so started) from the start.
+    pub(crate) fn root() -> Task {
+        Task { phase: Cell::new(Phase { state: State::Running, started: true }), ..Task::new(0, None, 0) }
+    }
+
     #[inline]
     pub(crate) fn new(id: u64, name: Option<Box<str>>, stack_size: usize) -> Task {
         Task {
@@ -318,9 +344,8 @@ impl Task {
             id,
             name,
             slot: Cell::new(u32::MAX),
-            state: Cell::new(State::Running),
+            phase: Cell::new(Phase { state: State::Running, started: false }),
             epoch: Cell::new(0),
-            started: Cell::new(false),
             context: Context::new(),
             body: BodySlot::empty(),
             stack: Cell::new(None),
@@ -358,9 +383,8 @@ impl Task {
         self.id = id;
         self.name = name;
         self.slot.set(u32::MAX);
-        self.state.set(State::Running);
+        self.phase.set(Phase { state: State::Running, started: false });
         self.epoch.set(0);
-        self.started.set(false);
         self.nothrow.set(0);
         self.unwinding.set(0);
         self.unwind_floor.set(0);
@@ -419,55 +443,77 @@ impl Task {
 
     #[inline]
     pub(crate) fn state(&self) -> State {
-        self.state.get()
+        self.phase.get().state
+    }
+
+    #[inline(always)]
+    fn set_state(&self, state: State) {
+        self.phase.set(Phase { state, ..self.phase.get() });
+    }
+
+    /// Whether the hub can switch to it as it is: `Ready` and started (one comparison,
+    /// on the switch path).
+    #[inline(always)]
+    pub(crate) fn runs_directly(&self) -> bool {
+        self.phase.get().bits() == Phase { state: State::Ready, started: true }.bits()
     }
 
     /// Whether the task has finished.
     #[inline]
     pub(crate) fn is_done(&self) -> bool {
-        self.state.get() == State::Done
+        self.phase.get().state == State::Done
     }
 
     /// Whether the greenlet has ever run.
     #[inline]
     pub(crate) fn started(&self) -> bool {
-        self.started.get()
+        self.phase.get().started
     }
 
     /// `Running`/`Parked` → `Ready`: the caller puts it into the run queue (once).
     #[inline]
     pub(crate) fn make_ready(&self) {
         debug_assert!(
-            matches!(self.state.get(), State::Running | State::Parked),
+            matches!(self.phase.get().state, State::Running | State::Parked),
             "make_ready of a {:?} task (a ready task is queued exactly once)",
-            self.state.get()
+            self.phase.get().state
         );
-        self.state.set(State::Ready);
+        self.set_state(State::Ready);
         self.epoch.set(self.epoch.get().wrapping_add(1));
     }
 
-    /// `Ready` → `Running`: the hub resumes it now.
+    /// `Ready` → `Running`: the hub switches to it now (a greenlet whose context is
+    /// prepared or suspended, or greenlet zero, whose wait is over).
     #[inline]
     pub(crate) fn begin_run(&self) {
-        debug_assert_eq!(self.state.get(), State::Ready, "only a ready task is resumed");
-        debug_assert!(!self.is_root(), "greenlet zero is not resumed, it returns");
-        self.state.set(State::Running);
-        self.started.set(true);
+        debug_assert_eq!(self.phase.get().state, State::Ready, "only a ready task is resumed");
+        debug_assert!(self.phase.get().started, "its context is prepared (`Hub::start`) before it runs");
+        self.set_state(State::Running);
+    }
+
+    /// The hub prepared the greenlet's context on its stack: from now on it can be
+    /// switched to (it counts as started: nothing can run between this and its first
+    /// run, and a kill from then on unwinds its body instead of dropping it). Greenlet
+    /// zero is started from its creation.
+    #[inline]
+    pub(crate) fn mark_started(&self) {
+        debug_assert!(!self.phase.get().started, "a greenlet starts once");
+        self.phase.set(Phase { started: true, ..self.phase.get() });
     }
 
     /// Greenlet zero leaves the hub loop (its wait is over, or the loop panicked).
     #[inline]
     pub(crate) fn root_resumes(&self) {
         debug_assert!(self.is_root());
-        self.state.set(State::Running);
+        self.set_state(State::Running);
     }
 
     /// `Running` → `Parked` on `wait` (a new task is `Running` too: a delayed start parks it
     /// before it ever ran).
     #[inline]
     pub(crate) fn park(&self, wait: Wait) {
-        debug_assert_eq!(self.state.get(), State::Running, "only the running task parks");
-        self.state.set(State::Parked);
+        debug_assert_eq!(self.phase.get().state, State::Running, "only the running task parks");
+        self.set_state(State::Parked);
         self.wait.set(wait);
     }
 
@@ -497,7 +543,7 @@ impl Task {
         debug_assert!(!self.is_done(), "a task finishes once");
         debug_assert!(!self.is_root(), "greenlet zero never finishes");
         debug_assert!(self.stack_is_gone(), "the stack is given back before finish");
-        self.state.set(State::Done);
+        self.set_state(State::Done);
         self.wait.set(Wait::Nothing);
         self.cancel.set(Cancel::NONE);
         if self.detached.get() && !self.linked() {
@@ -510,7 +556,7 @@ impl Task {
     /// → `Done` because its thread exited before it finished (the hub's `Drop`).
     #[inline]
     pub(crate) fn abandon(&self) {
-        self.state.set(State::Done);
+        self.set_state(State::Done);
         if !self.detached.get() {
             *self.outcome.borrow_mut() = Some(Err(crate::GreenletError::Panicked(
                 "greenlet abandoned: the thread of its hub exited before it finished".into(),
@@ -540,7 +586,7 @@ impl Task {
     /// Stores the body of a new greenlet and its stack claim (`Hub::spawn_task`).
     #[inline]
     pub(crate) fn set_body<F: FnOnce() -> Outcome + 'static>(&self, body: F, claim: StackClaim) {
-        debug_assert!(!self.started.get() && self.stack_is_gone());
+        debug_assert!(!self.phase.get().started && self.stack_is_gone());
         self.body.set(body);
         self.stack.set(Some(TaskStack::Claimed(claim)));
     }
@@ -770,7 +816,7 @@ impl fmt::Debug for Task {
         f.debug_struct("Task")
             .field("id", &self.id)
             .field("name", &self.name())
-            .field("state", &self.state.get())
+            .field("state", &self.phase.get().state)
             .field("wait", &self.wait.get())
             .finish()
     }
@@ -897,6 +943,7 @@ mod tests {
         assert_eq!((t.state(), t.epoch(), t.started()), (State::Running, 0, false));
         t.make_ready();
         assert_eq!((t.state(), t.epoch()), (State::Ready, 1));
+        t.mark_started();
         t.begin_run();
         assert!(t.started());
         t.park(Wait::Sleep(None));

@@ -9,6 +9,9 @@ use super::Hub;
 
 thread_local! {
     static HUB: Hub = Hub::new();
+    /// `HUB` once it is initialised, until its destructor starts (null before and after):
+    /// what `with` reads first, one load instead of the lazy thread-local's state check.
+    static HUB_PTR: Cell<*const Hub> = const { Cell::new(ptr::null()) };
     /// Whether a greenlet (not greenlet zero) runs now. Const-initialised and without a
     /// destructor, so it can be read anywhere: before `main`, in libc hooks, during
     /// thread-local teardown.
@@ -39,11 +42,37 @@ pub(crate) fn has_hub() -> bool {
 /// hub's own destructor ran, `f` gets the thread's late hub instead (see `LATE_HUB`).
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&Hub) -> R) -> R {
+    let hub = HUB_PTR.with(Cell::get);
+    if hub.is_null() {
+        return with_slow(f);
+    }
+    // SAFETY: a non-null `HUB_PTR` is this thread's `HUB`, set by `with_slow` once it is
+    // initialised and cleared first thing in its destructor (`forget_hub`), so the hub is
+    // alive; `Hub` is `!Sync` and the pointer never leaves this thread.
+    f(unsafe { &*hub })
+}
+
+#[cold]
+#[inline(never)]
+fn with_slow<R>(f: impl FnOnce(&Hub) -> R) -> R {
     let mut f = Some(f);
-    match HUB.try_with(|h| f.take().map(|f| f(h))) {
+    match HUB.try_with(|h| {
+        HUB_PTR.with(|p| p.set(h));
+        f.take().map(|f| f(h))
+    }) {
         Ok(Some(r)) => r,
         _ => late(f.take().expect("not called when the hub is gone")),
     }
+}
+
+/// The hub `hub` is being destroyed: `with` no longer finds it (from `Hub::drop`; the
+/// late hub, if one is needed from here on, takes over).
+pub(super) fn forget_hub(hub: &Hub) {
+    HUB_PTR.with(|p| {
+        if std::ptr::eq(p.get(), hub) {
+            p.set(ptr::null());
+        }
+    });
 }
 
 #[cold]

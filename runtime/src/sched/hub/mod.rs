@@ -13,10 +13,13 @@
 //! wait ends when a switch picks it off the run queue like any other task.
 //!
 //! Invariants (checked with `debug_assert!` where they change):
-//! - `current` is the task executing now (greenlet zero, `root`, outside any greenlet);
-//!   it is alive without an `Rc` of its own: a running greenlet is unfinished, so the
-//!   live table holds it, and `root` is held here. No `RefCell` borrow of the hub is held
-//!   across a switch (every borrow below ends before `context::switch`).
+//! - `current` is the task executing now (greenlet zero, `root`, outside any greenlet)
+//!   and owns one strong count of it: a switch hands it over without touching it (a
+//!   yield moves it into the run queue and the next task's entry's count into
+//!   `current`). A task that switched away stays alive without it: an unfinished
+//!   greenlet is held by the live table, `root` by the hub, a greenlet whose body
+//!   returned by `dead`. No `RefCell` borrow of the hub is held across a switch (every
+//!   borrow below ends before `context::switch`).
 //! - while a greenlet runs, greenlet zero is inside `run_loop` (its context suspended
 //!   there): greenlets only run while greenlet zero waits.
 //! - the run queue holds each `Ready` task exactly once (see `Task`), plus entries of
@@ -92,8 +95,8 @@ impl Count {
 /// This thread's scheduler.
 pub(crate) struct Hub {
     root: Rc<Task>,
-    /// The running task: `root`, or a running greenlet, which is unfinished, so the live
-    /// table holds it (`current` is never dangling; see the invariants above).
+    /// The running task: `root` or a running greenlet, from `Rc::into_raw`: it owns one
+    /// strong count (see the invariants above).
     current: Cell<*const Task>,
     run_queue: ReadyQueue,
     timers: RefCell<Timers<TimerAction>>,
@@ -123,7 +126,9 @@ pub(crate) struct Hub {
     last_check: Cell<Instant>,
     /// Times greenlet zero was popped off the run queue (see `run_loop`).
     root_turns: Cell<u32>,
-    /// Greenlet switches left until the next look at the clock (`switch_from_greenlet`).
+    /// Greenlet switches left until the next look at the clock (`switch_from_greenlet`);
+    /// held at zero while a greenlet runs the panic hook, so that every switch takes the
+    /// slow path, where the other greenlets are deferred.
     until_check: Cell<u32>,
     /// A greenlet found the switch interval over: the loop fires timers and polls
     /// before it switches on.
@@ -136,9 +141,9 @@ impl Hub {
     fn new() -> Hub {
         current::mark_has_hub();
         crate::sys::overflow::install();
-        let root = Rc::new(Task::new(0, None, 0));
+        let root = Rc::new(Task::root());
         Hub {
-            current: Cell::new(Rc::as_ptr(&root)),
+            current: Cell::new(Rc::into_raw(root.clone())),
             root,
             run_queue: ReadyQueue::new(),
             timers: RefCell::new(Timers::new()),
@@ -177,11 +182,10 @@ impl Hub {
     /// do while `f` is on its stack).
     #[inline]
     pub(crate) fn with_current<R>(&self, f: impl FnOnce(&Rc<Task>) -> R) -> R {
-        // SAFETY: `current` always holds `Rc::as_ptr` of a task that is alive now: `root`
-        // (held by the hub) or the running greenlet (unfinished, so held by the live
-        // table; `switch_to` sets `current` only to such a task). `ManuallyDrop` borrows
-        // that count without releasing it, and the task outlives `f` for the reason given
-        // above.
+        // SAFETY: `current` always holds `Rc::into_raw` of the running task, owning one
+        // count (invariant), so it is alive now. `ManuallyDrop` borrows that count
+        // without releasing it, and the task outlives `f` for the reason given above
+        // (`current`'s own count moves on at the next switch, the task stays held).
         let cur = std::mem::ManuallyDrop::new(unsafe { Rc::from_raw(self.current.get()) });
         f(&cur)
     }
@@ -254,6 +258,9 @@ impl Hub {
             return false;
         }
         self.panic_hook.set(Some(task.id()));
+        // Every switch takes the slow path, which defers the other greenlets, until the
+        // hook returns (`switch_slow`).
+        self.until_check.set(0);
         true
     }
 
@@ -412,6 +419,7 @@ impl Hub {
                 // it (mapped) until it finished or, abandoned, forever.
                 unsafe { task.context().prepare(&stack, run::greenlet_entry) };
                 task.set_stack(stack);
+                task.mark_started();
                 true
             }
             Err(e) => {
@@ -460,19 +468,20 @@ impl Hub {
             }
         }
         cur.park(wait);
-        self.switch_out(cur);
+        self.switch_out(cur, run::Leave::Park);
         debug_assert_eq!(cur.state(), State::Running, "a parked task runs again only once resumed");
         cur.end_wait();
         self.throw_pending(cur);
     }
 
     /// Moves the current task behind every ready greenlet and runs them.
+    #[inline]
     pub(crate) fn yield_now(&self) {
         self.with_current(|cur| {
             // A cancel pending already is thrown after the switch (the same thing, one
             // switch later); a yield inside `ffi::no_unwind` just yields.
-            self.make_ready(cur);
-            self.switch_out(cur);
+            cur.make_ready();
+            self.switch_out(cur, run::Leave::Yield);
             self.throw_pending(cur);
         })
     }
@@ -491,14 +500,17 @@ impl Hub {
         task.nothrow() == 0
     }
 
-    /// Leaves the current task: a greenlet switches to the next ready task (or to the
-    /// loop), greenlet zero runs the loop.
-    #[inline]
-    fn switch_out(&self, cur: &Rc<Task>) {
+    /// Leaves the current task (parked, or made ready by a yield): a greenlet switches
+    /// to the next ready task (or to the loop), greenlet zero runs the loop.
+    #[inline(always)]
+    fn switch_out(&self, cur: &Rc<Task>, leave: run::Leave) {
         if cur.is_root() {
+            if leave == run::Leave::Yield {
+                self.run_queue.push_back(cur.clone());
+            }
             self.run_loop();
         } else {
-            self.switch_from_greenlet(cur);
+            self.switch_from_greenlet(cur, leave);
         }
     }
 }
@@ -519,6 +531,7 @@ impl Drop for Hub {
     /// stack), the running greenlet is left alone entirely: its task is leaked, so
     /// nothing frees the stack the thread is still running on.
     fn drop(&mut self) {
+        current::forget_hub(self);
         // Nothing runs other threads' jobs any more: they are dropped, now and on push.
         if let Some(r) = self.reactor.get() {
             r.remote().close();
@@ -527,7 +540,7 @@ impl Drop for Hub {
         let tasks: Vec<Rc<Task>> = self.live.get_mut().drain();
         for t in &tasks {
             if std::ptr::eq(Rc::as_ptr(t), running) {
-                std::mem::forget(t.clone());
+                // The count `current` holds is never released: the task is leaked.
                 continue;
             }
             t.abandon();
@@ -543,5 +556,10 @@ impl Drop for Hub {
         self.run_queue.clear();
         self.deferred.clear();
         drop(self.timers.get_mut().drain());
+        if std::ptr::eq(running, Rc::as_ptr(&self.root)) {
+            // SAFETY: `current` owns a count of the running task (invariant), released
+            // here, once: nothing reads `current` after the hub's destructor.
+            drop(unsafe { Rc::from_raw(running) });
+        }
     }
 }

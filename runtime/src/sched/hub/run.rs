@@ -14,6 +14,18 @@ use crate::sched::timer::TimerAction;
 use crate::sched::unwind;
 use std::rc::Rc;
 
+/// What a switch does with the strong count `current` held of the task that leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Leave {
+    /// A yield: the count becomes the task's entry at the back of the run queue.
+    Yield,
+    /// A park (or greenlet zero going into a greenlet): released; the live table (the
+    /// hub, for greenlet zero) holds the task, and its wake-up queues it again.
+    Park,
+    /// The body returned: `dead` keeps it until the loop has finished it.
+    Exit,
+}
+
 /// Where every greenlet starts, on its own stack (prepared by `Hub::start`): runs the
 /// body, then switches to the loop for good, which finishes the greenlet and gives its
 /// stack back.
@@ -30,6 +42,7 @@ pub(super) extern "C" fn greenlet_entry() -> ! {
 impl Hub {
     /// Greenlet zero's wait: runs the hub loop until a switch picks greenlet zero off
     /// the run queue. Panics with LoopExit if nothing can ever make it ready.
+    #[inline(never)] // kept out of the greenlets' switch path, which shares its callers
     pub(super) fn run_loop(&self) {
         if self.in_loop.replace(true) {
             self.root.root_resumes();
@@ -59,12 +72,17 @@ impl Hub {
             }
             match self.next_runnable() {
                 Some(next) if next.is_root() => {
-                    self.root.root_resumes();
+                    next.begin_run(); // its entry's count goes: `current` holds one
                     break;
                 }
-                // Greenlet zero runs this loop on the thread's stack: its context is the
-                // one executing.
-                Some(next) => self.switch_to_next(&self.root, next),
+                Some(next) => {
+                    next.begin_run();
+                    current::set_in_greenlet(true);
+                    // SAFETY: greenlet zero runs this loop on the thread's stack: its
+                    // context is the one executing; `next` was ready: suspended or
+                    // prepared.
+                    unsafe { self.switch_to(&self.root, next, Leave::Park) }
+                }
                 None => self.idle_turn(),
             }
         }
@@ -109,7 +127,7 @@ impl Hub {
     /// The next task to run, off the run queue: entries of tasks that finished while
     /// queued are skipped, greenlets other than the one running the panic hook are
     /// deferred meanwhile, and an unstarted greenlet gets its stack here.
-    #[inline(always)]
+    #[inline]
     fn next_runnable(&self) -> Option<Rc<Task>> {
         loop {
             let task = self.run_queue.pop_front()?;
@@ -120,78 +138,128 @@ impl Hub {
                 self.deferred.push_back(task);
                 continue;
             }
-            if task.is_root() || task.started() || self.start(&task) {
+            if task.started() || self.start(&task) {
                 self.run_queue.prefetch_front();
                 return Some(task);
             }
         }
     }
 
-    /// The running greenlet `cur` (parked, or queued by a yield) leaves the CPU: straight
-    /// to the next ready task, or to the loop when none is ready or timers and I/O are
-    /// due (every `CHECK_EVERY` switches, once `SWITCH_INTERVAL` has passed).
-    pub(super) fn switch_from_greenlet(&self, cur: &Task) {
+    /// The running greenlet `cur` (parked, or made ready by a yield) leaves the CPU:
+    /// straight to the next ready task, or to the loop when none is ready or timers and
+    /// I/O are due (every `CHECK_EVERY` switches, once `SWITCH_INTERVAL` has passed).
+    ///
+    /// The common case is inline here: switches are left before the next look at the
+    /// clock, and the front task is ready, started and not `cur`. Everything else (the
+    /// clock, an entry of a finished task, a greenlet to start, the panic hook's
+    /// deferral, `cur` alone in the queue, nothing ready) is `switch_slow`'s: the front
+    /// entry goes back to the front for it, so it sees the queue as it was.
+    #[inline(always)]
+    pub(super) fn switch_from_greenlet(&self, cur: &Task, leave: Leave) {
         debug_assert!(std::ptr::eq(cur, self.current.get()), "only the running greenlet switches away");
+        debug_assert!(!cur.is_root(), "greenlet zero runs the loop instead");
+        let left = self.until_check.get();
+        if left != 0 {
+            if let Some(next) = self.run_queue.pop_front() {
+                if next.runs_directly() && !std::ptr::eq(Rc::as_ptr(&next), cur) {
+                    self.until_check.set(left - 1);
+                    self.run_queue.prefetch_front();
+                    next.begin_run();
+                    if next.is_root() {
+                        current::set_in_greenlet(false);
+                    }
+                    // SAFETY: `cur` runs; `next` was ready, so it is suspended (or
+                    // prepared, being started), and it is not `cur` (checked).
+                    return unsafe { self.switch_to(cur, next, leave) };
+                }
+                self.run_queue.push_front(next);
+            }
+        }
+        self.switch_slow(cur, leave);
+    }
+
+    /// `switch_from_greenlet` for everything but the common case.
+    #[inline(never)]
+    fn switch_slow(&self, cur: &Task, leave: Leave) {
+        if leave == Leave::Yield {
+            // Behind the others, with an entry of its own; from here on its count in
+            // `current` is released like a park's.
+            self.run_queue.push_back(self.current());
+        }
         let left = self.until_check.get();
         let due = if left == 0 {
-            self.until_check.set(CHECK_EVERY - 1);
+            // While a greenlet runs the panic hook the countdown stays at zero, so every
+            // switch comes here, where `next_runnable` defers the others.
+            if self.panic_hook.get().is_none() {
+                self.until_check.set(CHECK_EVERY - 1);
+            }
             self.last_check.get().elapsed() >= SWITCH_INTERVAL
         } else {
             self.until_check.set(left - 1);
             false
         };
-        if due {
+        let to = if due {
             self.duties_due.set(true);
-        } else if let Some(next) = self.next_runnable() {
-            if std::ptr::eq(Rc::as_ptr(&next), cur) {
+            None
+        } else {
+            self.next_runnable()
+        };
+        let to = match to {
+            Some(next) if std::ptr::eq(Rc::as_ptr(&next), cur) => {
                 // It yielded and is the only one ready: it goes on (a switch to itself, as
                 // far as the blocking detector is concerned).
-                cur.begin_run();
+                next.begin_run();
                 self.heartbeat.beat(cur.id());
                 return;
             }
-            // `cur` is the running greenlet (checked above).
-            self.switch_to_next(cur, next);
-            return;
-        }
-        // To the loop: greenlet zero's context, suspended in `run_loop`, which goes on
-        // with its turn (its own wait is not over: it is not `Running`).
-        // SAFETY: as above; greenlet zero is alive for as long as the hub.
-        unsafe { self.switch_to(cur, &self.root) }
+            Some(next) => {
+                next.begin_run();
+                next
+            }
+            // To the loop: greenlet zero's context, suspended in `run_loop`, which goes
+            // on with its turn (its own wait is not over: it is not `Running`).
+            None => self.root.clone(),
+        };
+        current::set_in_greenlet(!to.is_root());
+        // SAFETY: `cur` runs; `to` is suspended or prepared and not `cur` (checked):
+        // greenlet zero is suspended in `run_loop` while a greenlet runs, and a greenlet
+        // off the run queue was ready, not running.
+        unsafe { self.switch_to(cur, to, Leave::Park) }
     }
 
-    /// Makes `next` (just taken off the run queue, not `from`) the running task and
-    /// switches to it from `from`, the running task; returns when `from` runs again.
-    #[inline(always)]
-    fn switch_to_next(&self, from: &Task, next: Rc<Task>) {
-        debug_assert!(std::ptr::eq(from, self.current.get()) && !std::ptr::eq(from, Rc::as_ptr(&next)));
-        if next.is_root() {
-            next.root_resumes();
-        } else {
-            next.begin_run();
-        }
-        let to = Rc::as_ptr(&next);
-        drop(next); // not the last count: the live table (or the hub, for greenlet zero) holds it
-                    // SAFETY: `to` is alive: greenlet zero lives as long as the hub, and an unfinished
-                    // greenlet is held by the live table. It is suspended or prepared: greenlet zero is
-                    // suspended in `run_loop` while a greenlet runs, and a greenlet that was ready is
-                    // not running (and not `from`, checked). `from` is the running task, kept alive the
-                    // same way while it is suspended.
-        unsafe { self.switch_to(from, &*to) }
-    }
-
-    /// Switches from the running `from` to `to`, which was made `Running` by the caller
-    /// (or is greenlet zero, resumed to run its loop); returns when `from` is switched
-    /// to again, by whoever then made it current.
+    /// Switches from the running `from` to `to`, which becomes the running task (the
+    /// caller made it `Running`, or it is greenlet zero going back to its loop):
+    /// `current` takes the strong count `to` comes with, and the one it held of `from`
+    /// goes where `leave` says. Returns when `from` is switched to again, by whoever
+    /// then made it current. (The `in_greenlet` flag is the caller's: it changes only
+    /// on a switch from or to greenlet zero.)
     ///
     /// # Safety
-    /// `from` is the running task; `to` is suspended or prepared; both stay alive (and
-    /// in place) until `from` runs again.
+    /// `from` is the running task; `to` is not `from` and is suspended or prepared.
+    /// (Both stay alive and in place until `from` runs again: `to` by the count
+    /// `current` takes, `from` by the live table, or the hub for greenlet zero, or
+    /// `dead` for a greenlet whose body returned.)
     #[inline(always)]
-    unsafe fn switch_to(&self, from: &Task, to: &Task) {
-        self.current.set(to);
+    unsafe fn switch_to(&self, from: &Task, to: Rc<Task>, leave: Leave) {
+        debug_assert!(!std::ptr::eq(from, Rc::as_ptr(&to)), "a task is never switched to from itself");
+        let to = Rc::into_raw(to);
+        // SAFETY: `current` owns a count of the running task (`from`), handed back here
+        // while `current` takes over `to`'s.
+        let from_count = unsafe { Rc::from_raw(self.current.replace(to)) };
+        debug_assert!(std::ptr::eq(Rc::as_ptr(&from_count), from));
+        match leave {
+            Leave::Yield => self.run_queue.push_back(from_count),
+            // Not the last count (see the safety section above).
+            Leave::Park => drop(from_count),
+            Leave::Exit => {
+                let previous = self.dead.replace(Some(from_count));
+                debug_assert!(previous.is_none(), "the loop finished the previous one");
+            }
+        }
+        // SAFETY: `current` holds a count of `to` from now on.
+        let to = unsafe { &*to };
+        debug_assert_eq!(current::in_greenlet(), !to.is_root(), "the caller set in_greenlet for `to`");
         self.heartbeat.beat(to.id());
-        current::set_in_greenlet(!to.is_root());
         // SAFETY: per this function's contract; the contexts live in the tasks.
         unsafe { context::switch(from.context(), to.context()) }
     }
@@ -199,15 +267,17 @@ impl Hub {
     /// The running greenlet's body returned with `outcome`: it switches to the loop for
     /// the last time; the loop finishes it and gives its stack back.
     fn exit_current(&self, outcome: Outcome) -> ! {
-        let cur = self.current();
-        debug_assert!(!cur.is_root(), "greenlet zero's body never returns here");
-        cur.set_exit(outcome);
-        let me = Rc::as_ptr(&cur);
-        let previous = self.dead.replace(Some(cur));
-        debug_assert!(previous.is_none(), "the loop finished the previous one");
-        // SAFETY: `me` is the running greenlet, alive while `dead` holds it; greenlet
-        // zero is suspended in `run_loop` (a greenlet runs) and alive with the hub.
-        unsafe { self.switch_to(&*me, &self.root) };
+        let me = self.current.get();
+        // SAFETY: `current` is alive (it holds a count); `dead` takes that count over
+        // in the switch, and keeps it until the loop has finished the greenlet, after
+        // this stack is left for good.
+        let me = unsafe { &*me };
+        debug_assert!(!me.is_root(), "greenlet zero's body never returns here");
+        me.set_exit(outcome);
+        current::set_in_greenlet(false);
+        // SAFETY: `me` is the running greenlet; greenlet zero is suspended in `run_loop`
+        // (a greenlet runs) and alive with the hub.
+        unsafe { self.switch_to(me, self.root.clone(), Leave::Exit) };
         unreachable!("a finished greenlet is never switched to");
     }
 
