@@ -21,6 +21,24 @@ fn switch(c: &mut Criterion) {
             t.elapsed()
         })
     });
+    // The same, but both greenlets yield from one call site: each switch then returns to
+    // the code the other one left, so the CPU's return-address prediction (which a
+    // switch of stacks defeats when the two call sites differ, as above) holds. The gap
+    // between the two is that misprediction, not the scheduler.
+    #[inline(never)]
+    fn yield_times(n: u64) {
+        (0..n).for_each(|_| greenhub::yield_now());
+    }
+    c.bench_function("switch/yield_now ping-pong, one call site (per yield)", |b| {
+        b.iter_custom(|iters| {
+            let per = iters.div_ceil(2);
+            let t = Instant::now();
+            let a = greenhub::spawn(move || yield_times(per));
+            let b2 = greenhub::spawn(move || yield_times(per));
+            greenhub::joinall([&a, &b2]);
+            t.elapsed()
+        })
+    });
 }
 
 /// N greenlets yielding round-robin (each switch goes to a greenlet that last ran N
