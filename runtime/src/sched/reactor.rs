@@ -151,10 +151,12 @@ struct FdTable {
 
 impl FdTable {
     /// The entry named `(slot, gen)`, if it is still that one.
+    #[inline]
     fn get(&self, slot: u32, gen: u32) -> Option<&Entry> {
         self.entries.get(slot as usize)?.as_ref().filter(|e| e.gen == gen)
     }
 
+    #[inline]
     fn get_mut(&mut self, slot: u32, gen: u32) -> Option<&mut Entry> {
         self.entries.get_mut(slot as usize)?.as_mut().filter(|e| e.gen == gen)
     }
@@ -322,10 +324,12 @@ impl Reactor {
     }
 
     /// The entry's readiness bits; 0 once it is gone (the wait then reports that).
+    #[inline]
     fn readiness(&self, slot: u32, gen: u32) -> u8 {
         self.table.borrow().get(slot, gen).map_or(0, |e| e.ready)
     }
 
+    #[inline]
     fn clear_readiness(&self, slot: u32, gen: u32, bits: u8) {
         if let Some(e) = self.table.borrow_mut().get_mut(slot, gen) {
             e.ready &= !bits;
@@ -338,11 +342,11 @@ impl Reactor {
             return Err(io::ErrorKind::TimedOut.into());
         }
         let token = hub.token();
-        let (waiting, fd) = self.add_waiter(hub, slot, gen, interest, &token)?;
         let _timer = TimerGuard::wake_at(hub, deadline, &token);
-        drop(token);
+        // The token itself goes into the entry (no clone per wait).
+        let (_waiting, fd) = self.add_waiter(hub, slot, gen, interest, token)?;
         hub.park(Wait::Io { fd, interest, deadline });
-        waited(&waiting.task)
+        hub.with_current(|task| waited(task))
     }
 
     /// Parks the current task until the next event of any of `entries` for its
@@ -355,7 +359,7 @@ impl Reactor {
         let mut waits = Vec::with_capacity(entries.len());
         let mut first = (-1, Interest::READABLE);
         for &(slot, gen, interest) in entries {
-            let (waiting, fd) = self.add_waiter(hub, slot, gen, interest, &token)?;
+            let (waiting, fd) = self.add_waiter(hub, slot, gen, interest, token.clone())?;
             if waits.is_empty() {
                 first = (fd, interest);
             }
@@ -377,20 +381,23 @@ impl Reactor {
         slot: u32,
         gen: u32,
         interest: Interest,
-        token: &Token,
+        token: Token,
     ) -> io::Result<(IoWait<'a>, RawFd)> {
+        let task = Rc::as_ptr(&token.task);
         let mut t = self.table.borrow_mut();
         let Some(e) = t.get_mut(slot, gen) else { return Err(gone()) };
-        if interest.is_readable() {
-            e.readers.push(token.clone());
-        }
-        if interest.is_writable() {
-            e.writers.push(token.clone());
+        match (interest.is_readable(), interest.is_writable()) {
+            (true, true) => {
+                e.readers.push(token.clone());
+                e.writers.push(token);
+            }
+            (true, false) => e.readers.push(token),
+            _ => e.writers.push(token),
         }
         let fd = e.fd;
         drop(t);
         hub.io_waits().up();
-        Ok((IoWait { reactor: self, hub, slot, gen, task: token.task.clone() }, fd))
+        Ok((IoWait { reactor: self, hub, slot, gen, task }, fd))
     }
 
     /// The retry loop (see [`Registration::retry`]) on entry `slot`.
@@ -500,15 +507,22 @@ struct IoWait<'a> {
     hub: &'a Hub,
     slot: u32,
     gen: u32,
-    task: Rc<Task>,
+    /// The waiting task, to find its tokens by (compared, never dereferenced: the tokens
+    /// hold the task; an event that woke it already took them out).
+    task: *const Task,
 }
 
 impl Drop for IoWait<'_> {
     fn drop(&mut self) {
         let mut t = self.reactor.table.borrow_mut();
         if let Some(e) = t.get_mut(self.slot, self.gen) {
-            e.readers.retain(|tok| !Rc::ptr_eq(&tok.task, &self.task));
-            e.writers.retain(|tok| !Rc::ptr_eq(&tok.task, &self.task));
+            let mine = |tok: &Token| std::ptr::eq(Rc::as_ptr(&tok.task), self.task);
+            if !e.readers.is_empty() {
+                e.readers.retain(|tok| !mine(tok));
+            }
+            if !e.writers.is_empty() {
+                e.writers.retain(|tok| !mine(tok));
+            }
         }
         drop(t);
         self.hub.io_waits().down();
@@ -856,6 +870,7 @@ impl Registration {
     /// reg.clear_ready(Interest::WRITABLE);
     /// assert!(!reg.may_be_ready(Interest::WRITABLE));
     /// ```
+    #[inline]
     pub fn clear_ready(&self, interest: Interest) {
         self.clear(interest.0);
     }
@@ -892,6 +907,7 @@ impl Registration {
         hub::with(|hub| hub.reactor_if_any().map_or(READABLE | WRITABLE, |r| r.readiness(self.slot, self.gen)))
     }
 
+    #[inline]
     fn clear(&self, bits: u8) {
         hub::with(|hub| {
             if let Some(r) = hub.reactor_if_any() {

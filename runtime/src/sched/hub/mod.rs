@@ -216,10 +216,17 @@ impl Hub {
     }
 
     /// The reactor, created on first use.
+    #[inline]
     pub(crate) fn reactor(&self) -> io::Result<&Reactor> {
-        if let Some(r) = self.reactor.get() {
-            return Ok(r);
+        match self.reactor.get() {
+            Some(r) => Ok(r),
+            None => self.new_reactor(),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_reactor(&self) -> io::Result<&Reactor> {
         let r = Reactor::new()?;
         Ok(self.reactor.get_or_init(|| r))
     }

@@ -33,12 +33,18 @@ impl TimerGuard {
 }
 
 impl Drop for TimerGuard {
+    #[inline] // most waits have no deadline: nothing to do, on every I/O wait
     fn drop(&mut self) {
         if let Some(key) = self.0 {
-            hub::try_with(|h| {
-                let action = h.cancel_timer(key);
-                drop(action); // outside the timers' borrow: it may hold the last task
-            });
+            disarm(key);
         }
     }
+}
+
+#[inline(never)]
+fn disarm(key: TimerKey) {
+    hub::try_with(|h| {
+        let action = h.cancel_timer(key);
+        drop(action); // outside the timers' borrow: it may hold the last task
+    });
 }
