@@ -2,7 +2,7 @@
 //! operations of one kind, so that the difference between two runs with different `N`
 //! divided by their difference is the cost of one operation, start-up excluded.
 //!
-//! usage: instr switch|spawn N
+//! usage: instr switch|spawn|event N
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -24,8 +24,27 @@ fn main() {
             batch(1000);
             (0..n / 1000).for_each(|_| batch(1000));
         }
+        // greenlet zero and a greenlet waking each other through two events: 2n wake-ups
+        "event" => {
+            use std::rc::Rc;
+            let (go, done) = (Rc::new(greenhub::sync::Event::new()), Rc::new(greenhub::sync::Event::new()));
+            let (g, d) = (go.clone(), done.clone());
+            let waiter = greenhub::spawn(move || {
+                for _ in 0..n {
+                    g.wait();
+                    g.clear();
+                    d.set();
+                }
+            });
+            for _ in 0..n {
+                go.set();
+                done.wait();
+                done.clear();
+            }
+            waiter.join();
+        }
         _ => {
-            eprintln!("usage: instr switch|spawn N");
+            eprintln!("usage: instr switch|spawn|event N");
             std::process::exit(64);
         }
     }
