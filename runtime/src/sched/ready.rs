@@ -41,11 +41,13 @@ impl ReadyLink {
 
 /// The invariant check of the pushes (a real one, see above). Out of line and taking
 /// the task, so that a push's caller has nothing to drop should it panic (no spill of
-/// the `Rc` on the switch path).
+/// the `Rc` on the switch path). The count is leaked, not released: a yield hands over
+/// the count `current` owns (`Hub::switch_to`), which must not be released while
+/// `current` still names the task.
 #[cold]
 #[inline(never)]
 fn queued_twice(task: Rc<Task>) -> ! {
-    drop(task);
+    std::mem::forget(task);
     panic!("greenhub: a task is queued twice");
 }
 

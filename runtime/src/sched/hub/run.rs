@@ -242,12 +242,13 @@ impl Hub {
     #[inline(always)]
     unsafe fn switch_to(&self, from: &Task, to: Rc<Task>, leave: Leave) {
         debug_assert!(!std::ptr::eq(from, Rc::as_ptr(&to)), "a task is never switched to from itself");
-        let to = Rc::into_raw(to);
-        // SAFETY: `current` owns a count of the running task (`from`), handed back here
-        // while `current` takes over `to`'s.
-        let from_count = unsafe { Rc::from_raw(self.current.replace(to)) };
+        // SAFETY: `current` owns a count of the running task (`from`): it is taken over
+        // here, and `current` takes `to`'s right after.
+        let from_count = unsafe { Rc::from_raw(self.current.get()) };
         debug_assert!(std::ptr::eq(Rc::as_ptr(&from_count), from));
         match leave {
+            // Should the queue's check panic (a task queued twice), the count is leaked
+            // and `current` is left as it was: nothing is released twice.
             Leave::Yield => self.run_queue.push_back(from_count),
             // Not the last count (see the safety section above).
             Leave::Park => drop(from_count),
@@ -256,6 +257,8 @@ impl Hub {
                 debug_assert!(previous.is_none(), "the loop finished the previous one");
             }
         }
+        let to = Rc::into_raw(to);
+        self.current.set(to);
         // SAFETY: `current` holds a count of `to` from now on.
         let to = unsafe { &*to };
         debug_assert_eq!(current::in_greenlet(), !to.is_root(), "the caller set in_greenlet for `to`");
