@@ -255,6 +255,38 @@ fn a_panic_hook_that_waits_while_another_greenlet_panics_does_not_abort() {
     assert!(c.stderr.contains("greenlet 'greenlet-1' (#1) panicked"), "{}", c.stderr);
 }
 
+#[test]
+fn child_a_panic_hook_that_yields_runs_no_other_greenlet() {
+    if !is_child() {
+        return;
+    }
+    static OTHER_RAN: AtomicUsize = AtomicUsize::new(0);
+    static SEEN_IN_HOOK: AtomicUsize = AtomicUsize::new(usize::MAX);
+    // Yields inside the hook, more than one switch interval's worth: the greenlet that is
+    // ready meanwhile must not run until the hook returns (it is deferred on the
+    // switch path, not only in the loop).
+    std::panic::set_hook(Box::new(|_| {
+        for _ in 0..200 {
+            greenhub::yield_now();
+        }
+        SEEN_IN_HOOK.store(OTHER_RAN.load(Ordering::SeqCst), Ordering::SeqCst);
+    }));
+    let a = spawn(|| -> () { panic!("a") });
+    let b = spawn(|| OTHER_RAN.fetch_add(1, Ordering::SeqCst));
+    assert_eq!(a.get(), Err(GreenletError::Panicked("a".into())));
+    b.join();
+    assert_eq!(SEEN_IN_HOOK.load(Ordering::SeqCst), 0, "no other greenlet ran while the hook yielded");
+    assert_eq!(OTHER_RAN.load(Ordering::SeqCst), 1, "and the deferred one ran after it");
+    println!("ok");
+}
+
+#[test]
+fn a_panic_hook_that_yields_runs_no_other_greenlet() {
+    let c = child("child_a_panic_hook_that_yields_runs_no_other_greenlet", T);
+    c.assert_ok();
+    assert!(c.stdout.contains("ok"), "{}", c.stdout);
+}
+
 // ---- 4. thread exit and process exit -------------------------------------------------
 
 #[test]
