@@ -2,7 +2,7 @@
 
 use crate::sched::task::Primitive;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -16,21 +16,12 @@ use crate::sched::park::{wait_in, WaitQueue};
 use crate::sched::task::Task;
 use crate::sched::task::Wait;
 
-/// One member: its key, its task once spawned, and whether a `kill` of the pool has
-/// already been sent to it (gevent's `Group.dying`: a member that survives a kill is not
-/// killed again by the pool).
-struct Slot {
-    task: Option<Rc<Task>>,
-    dying: bool,
-}
+use super::members::Members;
 
 struct Inner {
     size: Option<usize>,
     running: Cell<usize>,
-    /// By key, which is spawn order (a spawn and a member's end are O(log n), not a scan
-    /// of every live member: a server's pool holds one member per open connection).
-    members: RefCell<BTreeMap<u64, Slot>>,
-    next_key: Cell<u64>,
+    members: RefCell<Members>,
     slot_waiters: WaitQueue,
     join_waiters: WaitQueue,
 }
@@ -57,18 +48,18 @@ impl fmt::Debug for Pool {
 }
 
 /// Frees the member's slot when its greenlet ends (or is dropped unstarted).
-struct Member {
+struct Membership {
     pool: Rc<Inner>,
-    key: u64,
+    slot: u32,
 }
 
-impl Drop for Member {
+impl Drop for Membership {
     fn drop(&mut self) {
         let p = &self.pool;
         p.running.set(p.running.get() - 1);
         let empty = {
             let mut m = p.members.borrow_mut();
-            m.remove(&self.key);
+            m.leave(self.slot);
             m.is_empty()
         };
         hub::try_with(|h| {
@@ -95,8 +86,7 @@ impl Pool {
             inner: Rc::new(Inner {
                 size,
                 running: Cell::new(0),
-                members: RefCell::new(BTreeMap::new()),
-                next_key: Cell::new(0),
+                members: RefCell::new(Members::default()),
                 slot_waiters: WaitQueue::new(),
                 join_waiters: WaitQueue::new(),
             }),
@@ -203,17 +193,17 @@ impl Pool {
                 }
             }
         }
-        let key = p.next_key.get();
-        p.next_key.set(key + 1);
         p.running.set(p.running.get() + 1);
-        p.members.borrow_mut().insert(key, Slot { task: None, dying: false });
-        let member = Member { pool: p.clone(), key };
+        let slot = p.members.borrow_mut().join();
+        let membership = Membership { pool: p.clone(), slot };
         let g = spawn(move || {
-            let _member = member;
+            let _membership = membership;
             f()
         });
-        if let Some(slot) = p.members.borrow_mut().get_mut(&key) {
-            slot.task = Some(g.task.clone());
+        // `spawn` only queues the greenlet: the slot is still this member's.
+        if let Some(m) = p.members.borrow_mut().get_mut(slot) {
+            debug_assert!(m.task.is_none(), "pool slot {slot} reused before its task was set");
+            m.task = Some(g.task.clone());
         }
         Ok(g)
     }
@@ -268,7 +258,8 @@ impl Pool {
             .inner
             .members
             .borrow_mut()
-            .values_mut()
+            .in_order()
+            .into_iter()
             .filter(|s| !s.dying && s.task.is_some())
             .map(|s| {
                 s.dying = true;
@@ -371,7 +362,7 @@ impl Pool {
     /// ```
     pub fn apply<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> T {
         let me = hub::with(|h| h.current());
-        let member = self.inner.members.borrow().values().any(|s| s.task.as_ref().is_some_and(|t| Rc::ptr_eq(t, &me)));
+        let member = self.inner.members.borrow().contains(&me);
         if member {
             return f();
         }

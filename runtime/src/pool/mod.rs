@@ -2,6 +2,7 @@
 
 mod group;
 mod limited;
+mod members;
 
 pub use group::Group;
 pub use limited::{Imap, ImapUnordered, Pool};

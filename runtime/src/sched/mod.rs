@@ -26,6 +26,7 @@
 
 pub(crate) mod body;
 pub(crate) mod context;
+pub(crate) mod fd_index;
 pub(crate) mod hub;
 pub(crate) mod park;
 pub(crate) mod reactor;

@@ -24,7 +24,6 @@
 //!   order), and `deregister` is called before the close.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::ops::BitOr;
@@ -36,6 +35,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Poll, Registry};
 
+use crate::sched::fd_index::FdIndex;
 use crate::sched::hub::{self, Hub};
 use crate::sched::park::Token;
 use crate::sched::remote::RemoteQueue;
@@ -146,7 +146,7 @@ struct FdTable {
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,
     gens: Vec<u32>,
-    by_fd: HashMap<RawFd, u32>,
+    by_fd: FdIndex,
 }
 
 impl FdTable {
@@ -235,7 +235,7 @@ impl Reactor {
         };
         let gen = t.gens[slot as usize].wrapping_add(1);
         let token = mio::Token(((gen as usize) << 32) | slot as usize);
-        let known = t.by_fd.get(&fd).copied();
+        let known = t.by_fd.get(fd);
         let both = mio::Interest::READABLE | mio::Interest::WRITABLE;
         match self.registry.register(&mut SourceFd(&fd), token, both) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) && known.is_some() => {
@@ -296,7 +296,7 @@ impl Reactor {
                 return;
             }
             let e = t.entries[slot as usize].take().expect("checked above");
-            t.by_fd.remove(&e.fd);
+            t.by_fd.remove(e.fd);
             t.free.push(slot);
             debug_assert_eq!(t.by_fd.len() + t.free.len(), t.entries.len(), "fd table index out of step");
             e
@@ -671,7 +671,7 @@ pub fn deregister(fd: RawFd) {
         if let Some(r) = hub.reactor_if_any() {
             let found = {
                 let t = r.table.borrow();
-                t.by_fd.get(&fd).and_then(|&slot| {
+                t.by_fd.get(fd).and_then(|slot| {
                     let e = t.entries[slot as usize].as_ref()?;
                     (e.refs == 0).then_some((slot, e.gen))
                 })

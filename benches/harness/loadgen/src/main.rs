@@ -8,7 +8,8 @@
 //! **server CPU µs per message** over the measured window (and its own CPU %).
 //!
 //! Storm mode (`--connect-storm N`): N short connections, `--storm-concurrency` at once,
-//! each one message then close; reports conns/s.
+//! each one message then close; reports conns/s and, with `--server-pid`, the server's
+//! CPU µs per completed connection (over the whole storm; clock-tick resolution).
 //!
 //! Exit status: 0, 2 if any echoed byte was wrong, 3 if nothing connected, 64 bad usage.
 //!
@@ -94,6 +95,7 @@ fn main() -> ExitCode {
             concurrency: args.storm_concurrency.max(1),
             size,
             limit: duration,
+            server_pid: args.server_pid,
         }),
         None => echo::run(&echo::Config {
             addr: args.addr,

@@ -11,7 +11,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::exchange::{connected, Exchange, Progress};
 use crate::pattern::Pattern;
 use crate::stats::{Json, Latencies};
-use crate::Outcome;
+use crate::{cpu, Outcome};
 
 pub struct Config {
     pub addr: SocketAddr,
@@ -20,6 +20,8 @@ pub struct Config {
     pub size: usize,
     /// The whole storm gives up after this long (`timed_out`, `unfinished`).
     pub limit: Duration,
+    /// The server's PID, to report its CPU time per completed connection.
+    pub server_pid: Option<u32>,
 }
 
 struct Short {
@@ -56,6 +58,7 @@ pub fn run(cfg: &Config) -> Outcome {
     let mut slots: Vec<Option<Short>> = (0..cfg.concurrency.max(1)).map(|_| None).collect();
     let mut t = Tally::default();
     let mut scratch = vec![0u8; 64 * 1024];
+    let server0 = cfg.server_pid.and_then(|pid| cpu::process(pid).ok());
     let start = Instant::now();
     let deadline = start + cfg.limit;
     let mut last = start;
@@ -115,6 +118,9 @@ pub fn run(cfg: &Config) -> Outcome {
             finish(&mut poll, &mut slots, slot, cfg, &mut t, &mut last);
         }
     }
+    let server1 = cfg.server_pid.and_then(|pid| cpu::process(pid).ok());
+    let server_cpu = server0.zip(server1).map(|(a, b)| b.saturating_sub(a));
+    let per_conn = server_cpu.filter(|_| t.completed > 0).map(|d| d.as_secs_f64() * 1e6 / t.completed as f64);
     let in_flight = slots.iter().filter(|s| s.is_some()).count();
     let unfinished = in_flight + (cfg.total - t.launched);
     let elapsed = last.duration_since(start).as_secs_f64();
@@ -138,12 +144,19 @@ pub fn run(cfg: &Config) -> Outcome {
         .num("bytes_verified", t.bytes_verified)
         .bool("timed_out", timed_out)
         .num("unfinished", unfinished)
+        .opt_float("server_cpu_us_per_conn", per_conn, 2)
         .str("first_error", &t.first_error)
         .finish();
     let human = format!(
         "storm {}/{} completed ({} at once): {rate:.0} conn/s, p50 {p50:.0} µs p99 {p99:.0} µs; \
-         connect failures {}, errors {}, mismatches {}, unfinished {unfinished}",
-        t.completed, cfg.total, cfg.concurrency, t.connect_failures, t.errors, t.mismatches,
+         connect failures {}, errors {}, mismatches {}, unfinished {unfinished}; server CPU {} µs/conn",
+        t.completed,
+        cfg.total,
+        cfg.concurrency,
+        t.connect_failures,
+        t.errors,
+        t.mismatches,
+        per_conn.map(|us| format!("{us:.2}")).unwrap_or_else(|| "-".into()),
     );
     Outcome { json, human, mismatches: t.mismatches, connected: t.completed + t.errors + t.mismatches }
 }

@@ -120,8 +120,10 @@ fn storm_completes_every_connection() {
         concurrency: 20,
         size: 64,
         limit: Duration::from_secs(30),
+        server_pid: Some(std::process::id()),
     });
     assert_eq!(field(&out.json, "completed"), "300", "{}", out.json);
+    assert_ne!(field(&out.json, "server_cpu_us_per_conn"), "null", "{}", out.json);
     assert_eq!(field(&out.json, "unfinished"), "0");
     assert_eq!(field(&out.json, "bytes_verified"), "19200");
 }
