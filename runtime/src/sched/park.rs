@@ -25,6 +25,19 @@ impl Token {
             false
         }
     }
+
+    /// [`Token::unpark`] for a token no longer needed: its count of the task goes to the
+    /// run queue (no count taken and released).
+    #[inline]
+    pub(crate) fn unpark_owned(self, hub: &Hub, why: Wake) -> bool {
+        if self.can_unpark() {
+            self.task.set_woken(why);
+            hub.make_ready_owned(self.task);
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Waking the waiters of a [`WaitQueue`] (the queue itself is in `task.rs`, beside the
@@ -38,28 +51,36 @@ impl WaitQueue {
         let token = {
             let mut w = self.waiters.borrow_mut();
             let Some(i) = w.iter().position(|(_, t)| t.can_unpark()) else { return false };
-            w.remove(i).expect("index from position").1
+            // Mostly the first (`VecDeque::remove` moves elements even for index 0).
+            if i == 0 { w.pop_front() } else { w.remove(i) }.expect("index from position").1
         };
-        token.unpark(hub, Wake::Notify)
+        token.unpark_owned(hub, Wake::Notify)
     }
 
     /// Wakes every waiter that can be woken, in order; returns how many were woken.
     /// (Unparking only touches the run queue, so this runs with the waiter list borrowed
-    /// and allocates nothing.)
+    /// and allocates nothing.) Each waiter is taken off the front once; the ones that
+    /// stay go to the back in their order, so the list stays in key order.
+    #[inline]
     pub(crate) fn wake_all(&self, hub: &Hub) -> usize {
-        let mut waiters = self.waiters.borrow_mut();
-        if waiters.is_empty() {
-            return 0;
+        if self.waiters.borrow().is_empty() {
+            return 0; // mostly, for a finished greenlet's joiners
         }
+        self.wake_all_present(hub)
+    }
+
+    fn wake_all_present(&self, hub: &Hub) -> usize {
+        let mut waiters = self.waiters.borrow_mut();
         let mut woken = 0;
-        waiters.retain(|(_, t)| {
-            if t.unpark(hub, Wake::Notify) {
+        for _ in 0..waiters.len() {
+            let (key, token) = waiters.pop_front().expect("counted");
+            if token.can_unpark() {
+                token.unpark_owned(hub, Wake::Notify);
                 woken += 1;
-                false
             } else {
-                true
+                waiters.push_back((key, token));
             }
-        });
+        }
         woken
     }
 }
@@ -94,9 +115,10 @@ pub(crate) fn wait_in<F: FnOnce()>(
         return false;
     }
     let token = hub.token();
-    let mut guard = Guard { waiting: Some(queue.push(token.clone())), pass_on: Some(pass_on) };
+    // (Dropped after `guard` when unwinding: which of the two withdraws first does not
+    // matter, neither switches.)
     let _timer = crate::sched::timer::TimerGuard::wake_at(hub, deadline, &token);
-    drop(token);
+    let mut guard = Guard { waiting: Some(queue.push(token)), pass_on: Some(pass_on) };
     hub.park(what);
     guard.pass_on = None;
     !guard.waiting.take().expect("set above").cancel()
@@ -157,6 +179,24 @@ mod tests {
             assert_eq!(q.wake_all(h), 2);
             assert_eq!((b.task.state(), c.task.state()), (State::Ready, State::Ready));
             assert!(!q.has_live());
+        });
+    }
+
+    #[test]
+    fn wake_all_keeps_the_waiters_woken_elsewhere_in_order() {
+        hub::with(|h| {
+            let q = WaitQueue::new();
+            let (a, b, c, d) = (parked(1), parked(2), parked(3), parked(4));
+            let (wa, wb, wc, wd) = (q.push(a.clone()), q.push(b.clone()), q.push(c.clone()), q.push(d.clone()));
+            assert!(b.unpark(h, Wake::Timer) && d.unpark(h, Wake::Timer), "woken elsewhere first");
+            assert_eq!(q.wake_all(h), 2, "a and c");
+            assert_eq!((a.task.woken(), c.task.woken()), (Wake::Notify, Wake::Notify));
+            let left: Vec<u64> = q.waiters.borrow().iter().map(|(_, t)| t.task.id()).collect();
+            assert_eq!(left, [2, 4], "b and d stay, in their order");
+            assert!(!wa.cancel() && !wc.cancel(), "woken through the queue: already gone");
+            assert!(wd.cancel(), "found behind b (the list is still in key order)");
+            assert!(wb.cancel());
+            assert_eq!(q.len(), 0);
         });
     }
 }

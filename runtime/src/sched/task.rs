@@ -912,7 +912,26 @@ impl WaitQueue {
         self.waiters.borrow().iter().any(|(_, t)| t.can_unpark())
     }
 
+    #[inline]
     fn remove(&self, key: u64) -> bool {
+        let mut w = self.waiters.borrow_mut();
+        // Mostly the list is empty (its waiter was woken) or this waiter is first.
+        match w.front() {
+            None => false,
+            Some((k, _)) if *k == key => {
+                w.pop_front();
+                true
+            }
+            Some(_) => {
+                drop(w);
+                self.remove_further(key)
+            }
+        }
+    }
+
+    /// `remove` of a waiter that is not first (out of line: the common cases stay small).
+    #[inline(never)]
+    fn remove_further(&self, key: u64) -> bool {
         let mut w = self.waiters.borrow_mut();
         match w.binary_search_by_key(&key, |(k, _)| *k) {
             Ok(i) => {
@@ -933,6 +952,7 @@ pub(crate) struct Waiting<'a> {
 
 impl Waiting<'_> {
     /// Withdraws the waiter now; returns `true` if it was still registered (not woken).
+    #[inline]
     pub(crate) fn cancel(self) -> bool {
         let was = self.queue.remove(self.key);
         std::mem::forget(self);

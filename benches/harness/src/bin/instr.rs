@@ -2,7 +2,7 @@
 //! operations of one kind, so that the difference between two runs with different `N`
 //! divided by their difference is the cost of one operation, start-up excluded.
 //!
-//! usage: instr switch|spawn|event N
+//! usage: instr switch|spawn|event|queue N
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -43,8 +43,26 @@ fn main() {
             }
             waiter.join();
         }
+        // greenlet zero and a greenlet passing an item through two queues: 2n hand-offs
+        "queue" => {
+            use std::rc::Rc;
+            let (ping, pong) =
+                (Rc::new(greenhub::queue::Queue::unbounded()), Rc::new(greenhub::queue::Queue::unbounded()));
+            let (p1, p2) = (ping.clone(), pong.clone());
+            let echo = greenhub::spawn(move || {
+                for _ in 0..n {
+                    let v: u32 = p1.get();
+                    p2.put(v + 1);
+                }
+            });
+            for i in 0..n {
+                ping.put(i);
+                assert_eq!(pong.get(), i + 1);
+            }
+            echo.join();
+        }
         _ => {
-            eprintln!("usage: instr switch|spawn|event N");
+            eprintln!("usage: instr switch|spawn|event|queue N");
             std::process::exit(64);
         }
     }

@@ -443,9 +443,15 @@ impl Hub {
     /// Puts a task at the back of the run queue.
     #[inline]
     pub(crate) fn make_ready(&self, task: &Rc<Task>) {
+        self.make_ready_owned(task.clone());
+    }
+
+    /// [`Hub::make_ready`] with a count of the task the caller gives away.
+    #[inline]
+    pub(crate) fn make_ready_owned(&self, task: Rc<Task>) {
         debug_assert!(!task.ready_link().is_queued(), "a task that is not ready is not queued");
         task.make_ready();
-        self.run_queue.push_back(task.clone());
+        self.run_queue.push_back(task);
     }
 
     /// Parks the current task until a token of its current epoch unparks it (or a

@@ -22,6 +22,7 @@ pub(crate) struct TimerGuard(Option<TimerKey>);
 
 impl TimerGuard {
     /// Arms a timer waking `token` at `deadline`, if there is a deadline.
+    #[inline]
     pub(crate) fn wake_at(hub: &Hub, deadline: Option<Instant>, token: &Token) -> TimerGuard {
         TimerGuard(deadline.map(|d| hub.arm_timer(d, TimerAction::Wake(token.clone()))))
     }
