@@ -18,14 +18,12 @@ pub(super) struct Member {
     pub(super) dying: bool,
 }
 
-/// Invariant: `free` lists exactly the empty entries of `slots`, each once, and `len`
-/// counts the occupied ones.
+/// Invariant: `free` lists exactly the empty entries of `slots`, each once.
 #[derive(Default)]
 pub(super) struct Members {
     slots: Vec<Option<Member>>,
     free: Vec<u32>,
     next_seq: u64,
-    len: usize,
 }
 
 impl Members {
@@ -33,7 +31,6 @@ impl Members {
     pub(super) fn join(&mut self) -> u32 {
         let member = Member { seq: self.next_seq, task: None, dying: false };
         self.next_seq += 1;
-        self.len += 1;
         match self.free.pop() {
             Some(s) => {
                 debug_assert!(self.slots[s as usize].is_none(), "free slot {s} occupied");
@@ -58,12 +55,11 @@ impl Members {
         debug_assert!(gone.is_some(), "slot {slot} left twice");
         if gone.is_some() {
             self.free.push(slot);
-            self.len -= 1;
         }
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.len == 0
+        self.slots.len() == self.free.len()
     }
 
     /// The members, in spawn order.

@@ -16,14 +16,8 @@ impl Token {
     /// Makes the greenlet ready if it is still parked in this token's wait.
     #[inline]
     pub(crate) fn unpark(&self, hub: &Hub, why: Wake) -> bool {
-        let t = &self.task;
-        if self.can_unpark() {
-            t.set_woken(why);
-            hub.make_ready(t);
-            true
-        } else {
-            false
-        }
+        // The run queue needs a count of its own: the clone is that count.
+        self.can_unpark() && self.clone().unpark_owned(hub, why)
     }
 
     /// [`Token::unpark`] for a token no longer needed: its count of the task goes to the
