@@ -13,6 +13,7 @@
 //!  1  context.rs  where a greenlet resumes  →  sys/switch   timer/mod.rs  the timer heap
 //!     body.rs     an unstarted greenlet's closure, stored inline
 //!  0  stack.rs    pooled stacks  →  sys/ (mmap, guard pages)
+//!     fd_index.rs fd number → the reactor's fd-table slot
 //! ```
 //!
 //! Layer 3 files and the hub use each other (a park calls into the hub, the hub's loop
@@ -43,8 +44,9 @@ mod tests {
     /// the layers above them: the diagram at the top of this file, enforced.
     #[test]
     fn lower_layers_import_only_downward() {
-        let files: [(&str, u32, &str); 6] = [
+        let files: [(&str, u32, &str); 7] = [
             ("stack.rs", 0, include_str!("stack.rs")),
+            ("fd_index.rs", 0, include_str!("fd_index.rs")),
             ("context.rs", 1, include_str!("context.rs")),
             ("body.rs", 1, include_str!("body.rs")),
             ("timer/mod.rs", 1, include_str!("timer/mod.rs")),
@@ -53,7 +55,7 @@ mod tests {
         ];
         let layer = |path: &str| -> u32 {
             match path {
-                p if p.starts_with("stack") => 0,
+                p if p.starts_with("stack") || p.starts_with("fd_index") => 0,
                 p if p.starts_with("context") || p.starts_with("body") => 1,
                 "timer::TimerKey" | "timer::Timers" => 1,
                 p if p.starts_with("timer") => 3,
