@@ -39,15 +39,14 @@ impl ReadyLink {
     }
 }
 
-/// The invariant check of the pushes (a real one, see above). Out of line and taking
-/// the task, so that a push's caller has nothing to drop should it panic (no spill of
-/// the `Rc` on the switch path). The count is leaked, not released: a yield hands over
-/// the count `current` owns (`Hub::switch_to`), which must not be released while
-/// `current` still names the task.
+/// The invariant check of the pushes (a real one, see above), out of line. The pushes
+/// hold the task as the pointer of its count by then, so the count is leaked, not
+/// released, and a push's caller has nothing to drop should it panic (no spill of an
+/// `Rc` on the switch path): a yield hands over the count `current` owns
+/// (`Hub::switch_to`), which must not be released while `current` still names the task.
 #[cold]
 #[inline(never)]
-fn queued_twice(task: Rc<Task>) -> ! {
-    std::mem::forget(task);
+fn queued_twice() -> ! {
     panic!("greenhub: a task is queued twice");
 }
 
@@ -83,36 +82,46 @@ impl ReadyQueue {
     /// Links `task` in at the back.
     #[inline]
     pub(crate) fn push_back(&self, task: Rc<Task>) {
-        let link = task.ready_link();
+        // SAFETY: `into_raw` gives the pointer of the count `task` owned.
+        unsafe { self.push_back_raw(Rc::into_raw(task)) }
+    }
+
+    /// `push_back` of a task given as the pointer of a strong count it owns (from
+    /// `Rc::into_raw`), which becomes the entry's: the switch path moves counts between
+    /// `current` and the queue this way, with no `Rc` to drop should the check panic
+    /// (then the count is leaked, `queued_twice` says why).
+    ///
+    /// # Safety
+    /// `task` owns one strong count of a live task (`Rc::into_raw`), handed over here.
+    #[inline(always)]
+    pub(crate) unsafe fn push_back_raw(&self, task: *const Task) {
+        // SAFETY: the count `task` owns keeps it alive (contract).
+        let link = unsafe { (*task).ready_link() };
         if link.queued.replace(true) {
-            queued_twice(task);
+            queued_twice();
         }
         debug_assert!(link.next.get().is_null());
-        let p = Rc::into_raw(task);
         let tail = self.tail.get();
         if tail.is_null() {
-            self.head.set(p);
+            self.head.set(task);
         } else {
             // SAFETY: `tail` is a queued task (invariant), kept alive by the strong count
             // its entry owns; only this thread reaches the queue (`Cell`, `!Sync`).
-            unsafe { (*tail).ready_link().next.set(p) };
+            unsafe { (*tail).ready_link().next.set(task) };
         }
-        self.tail.set(p);
+        self.tail.set(task);
     }
 
     /// Links `task` in at the front (it runs next).
     #[inline]
     pub(crate) fn push_front(&self, task: Rc<Task>) {
-        let link = task.ready_link();
-        if link.queued.replace(true) {
-            queued_twice(task);
-        }
-        link.next.set(self.head.get());
         let p = Rc::into_raw(task);
-        if self.head.get().is_null() {
-            self.tail.set(p);
+        // SAFETY: `p` owns the count `task` had, which keeps it alive.
+        if unsafe { (*p).ready_link() }.queued.get() {
+            queued_twice();
         }
-        self.head.set(p);
+        // SAFETY: `p` owns a count and is not queued (checked), as a pop leaves it.
+        unsafe { self.push_front_raw(p) }
     }
 
     /// Asks the CPU to start loading what switching to the front task will touch: the
@@ -129,27 +138,54 @@ impl ReadyQueue {
         }
     }
 
+    /// `pop_front` as a pointer that owns the entry's strong count (null when empty):
+    /// the caller takes it back with `Rc::from_raw`, hands it on (`current`, a push) or
+    /// gives it back with [`ReadyQueue::push_front_raw`].
+    #[inline(always)]
+    pub(crate) fn pop_front_raw(&self) -> *const Task {
+        let head = self.head.get();
+        // SAFETY: a non-null `head` is a queued task kept alive by its entry's count
+        // (invariant); that count goes to the caller with the pointer, once: the task
+        // is unlinked before anything else can see the queue.
+        if let Some(task) = unsafe { head.as_ref() } {
+            let link = task.ready_link();
+            debug_assert!(link.queued.get());
+            let next = link.next.replace(ptr::null());
+            link.queued.set(false);
+            self.head.set(next);
+            if next.is_null() {
+                self.tail.set(ptr::null());
+            }
+        }
+        head
+    }
+
+    /// Links in at the front a task that is in no queue (one `pop_front_raw` just
+    /// returned, say), with the count it owns, unchecked.
+    ///
+    /// # Safety
+    /// `task` owns one strong count of a live task that is not queued (`Rc::into_raw`,
+    /// or a pointer from `pop_front_raw`), handed over here.
+    #[inline(always)]
+    pub(crate) unsafe fn push_front_raw(&self, task: *const Task) {
+        // SAFETY: the count `task` owns keeps it alive (contract).
+        let link = unsafe { (*task).ready_link() };
+        debug_assert!(!link.queued.get(), "not queued (contract)");
+        link.queued.set(true);
+        link.next.set(self.head.get());
+        if self.head.get().is_null() {
+            self.tail.set(task);
+        }
+        self.head.set(task);
+    }
+
     /// Unlinks the front task and hands back the strong count its entry owned.
     #[inline]
     pub(crate) fn pop_front(&self) -> Option<Rc<Task>> {
-        let head = self.head.get();
-        if head.is_null() {
-            return None;
-        }
-        // SAFETY: `head` came from `Rc::into_raw` in a push and its entry still owns that
-        // strong count (it is linked: invariant), so it points at a live task, and taking
-        // the count back with `from_raw` happens exactly once: the task is unlinked
-        // (`queued` cleared, `head` moved past it) before anything else can see the queue.
-        let task = unsafe { Rc::from_raw(head) };
-        let link = task.ready_link();
-        debug_assert!(link.queued.get());
-        let next = link.next.replace(ptr::null());
-        link.queued.set(false);
-        self.head.set(next);
-        if next.is_null() {
-            self.tail.set(ptr::null());
-        }
-        Some(task)
+        let task = self.pop_front_raw();
+        // SAFETY: a non-null pointer from `pop_front_raw` owns the entry's count, which
+        // came from `Rc::into_raw` in a push.
+        (!task.is_null()).then(|| unsafe { Rc::from_raw(task) })
     }
 
     /// Drops every entry.

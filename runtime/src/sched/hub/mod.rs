@@ -484,7 +484,7 @@ impl Hub {
         self.switch_out(cur, run::Leave::Park);
         debug_assert_eq!(cur.state(), State::Running, "a parked task runs again only once resumed");
         cur.end_wait();
-        self.throw_pending(cur);
+        Self::throw_pending_after_switch(cur);
     }
 
     /// Moves the current task behind every ready greenlet and runs them.
@@ -495,7 +495,7 @@ impl Hub {
             // switch later); a yield inside `ffi::no_unwind` just yields.
             cur.make_ready();
             self.switch_out(cur, run::Leave::Yield);
-            self.throw_pending(cur);
+            Self::throw_pending_after_switch(cur);
         })
     }
 
@@ -507,10 +507,30 @@ impl Hub {
         if task.cancel().is_none() {
             return true;
         }
+        self.throw_pending_slow(task)
+    }
+
+    /// `throw_pending` once a cancellation is pending.
+    #[inline(never)]
+    fn throw_pending_slow(&self, task: &Task) -> bool {
         if let Some(signal) = unwind::deliverable(self, task) {
             unwind::throw(self, task, signal);
         }
         task.nothrow() == 0
+    }
+
+    /// `throw_pending` after a switch back to `task`: only `task` is kept across the
+    /// switch (the hub is found again), so the switch path keeps one register live.
+    #[inline(always)]
+    fn throw_pending_after_switch(task: &Task) {
+        if !task.cancel().is_none() {
+            Self::throw_pending_found(task);
+        }
+    }
+
+    #[inline(never)]
+    fn throw_pending_found(task: &Task) {
+        with(|h| h.throw_pending_slow(task));
     }
 
     /// Leaves the current task (parked, or made ready by a yield): a greenlet switches

@@ -82,6 +82,10 @@ impl Hub {
                     // context is the one executing; `next` was ready: suspended or
                     // prepared.
                     unsafe { self.switch_to(&self.root, next, Leave::Park) }
+                    // Greenlet zero suspends only here, so it is here that it clears the
+                    // flag when a greenlet switches back to it (the switches to it do
+                    // not: one thread-local store fewer on a greenlet's switch path).
+                    current::set_in_greenlet(false);
                 }
                 None => self.idle_turn(),
             }
@@ -160,19 +164,22 @@ impl Hub {
         debug_assert!(!cur.is_root(), "greenlet zero runs the loop instead");
         let left = self.until_check.get();
         if left != 0 {
-            if let Some(next) = self.run_queue.pop_front() {
-                if next.runs_directly() && !std::ptr::eq(Rc::as_ptr(&next), cur) {
+            // Raw, so that no `Rc` is live on this path (nothing to drop should a check
+            // panic, nothing kept in a callee-saved register across the switch).
+            let next = self.run_queue.pop_front_raw();
+            // SAFETY: a non-null `next` owns the entry's count, which keeps it alive.
+            if let Some(task) = unsafe { next.as_ref() } {
+                if task.runs_directly() && !std::ptr::eq(next, cur) {
                     self.until_check.set(left - 1);
                     self.run_queue.prefetch_front();
-                    next.begin_run();
-                    if next.is_root() {
-                        current::set_in_greenlet(false);
-                    }
+                    task.begin_run();
                     // SAFETY: `cur` runs; `next` was ready, so it is suspended (or
-                    // prepared, being started), and it is not `cur` (checked).
-                    return unsafe { self.switch_to(cur, next, leave) };
+                    // prepared, being started), it is not `cur` (checked), and it owns
+                    // the count its entry did.
+                    return unsafe { self.switch_to_raw(cur, next, leave) };
                 }
-                self.run_queue.push_front(next);
+                // SAFETY: `next` was just popped, with its entry's count.
+                unsafe { self.run_queue.push_front_raw(next) };
             }
         }
         self.switch_slow(cur, leave);
@@ -220,7 +227,6 @@ impl Hub {
             // on with its turn (its own wait is not over: it is not `Running`).
             None => self.root.clone(),
         };
-        current::set_in_greenlet(!to.is_root());
         // SAFETY: `cur` runs; `to` is suspended or prepared and not `cur` (checked):
         // greenlet zero is suspended in `run_loop` while a greenlet runs, and a greenlet
         // off the run queue was ready, not running.
@@ -231,8 +237,8 @@ impl Hub {
     /// caller made it `Running`, or it is greenlet zero going back to its loop):
     /// `current` takes the strong count `to` comes with, and the one it held of `from`
     /// goes where `leave` says. Returns when `from` is switched to again, by whoever
-    /// then made it current. (The `in_greenlet` flag is the caller's: it changes only
-    /// on a switch from or to greenlet zero.)
+    /// then made it current. (The `in_greenlet` flag is greenlet zero's: its loop sets
+    /// it before switching to a greenlet and clears it once switched back to.)
     ///
     /// # Safety
     /// `from` is the running task; `to` is not `from` and is suspended or prepared.
@@ -241,27 +247,40 @@ impl Hub {
     /// `dead` for a greenlet whose body returned.)
     #[inline(always)]
     unsafe fn switch_to(&self, from: &Task, to: Rc<Task>, leave: Leave) {
-        debug_assert!(!std::ptr::eq(from, Rc::as_ptr(&to)), "a task is never switched to from itself");
-        // SAFETY: `current` owns a count of the running task (`from`): it is taken over
-        // here, and `current` takes `to`'s right after.
-        let from_count = unsafe { Rc::from_raw(self.current.get()) };
-        debug_assert!(std::ptr::eq(Rc::as_ptr(&from_count), from));
+        // SAFETY: this function's contract; `into_raw` gives the pointer of `to`'s count.
+        unsafe { self.switch_to_raw(from, Rc::into_raw(to), leave) }
+    }
+
+    /// `switch_to` with `to` given as the pointer of the strong count it comes with
+    /// (`Rc::into_raw`), which `current` takes over.
+    ///
+    /// # Safety
+    /// As for `switch_to`, and `to` owns one strong count of its task.
+    #[inline(always)]
+    unsafe fn switch_to_raw(&self, from: &Task, to: *const Task, leave: Leave) {
+        debug_assert!(!std::ptr::eq(from, to), "a task is never switched to from itself");
+        // `current` owns a count of the running task (`from`): it goes where `leave`
+        // says, and `current` takes `to`'s right after.
+        let from_count = self.current.get();
+        debug_assert!(std::ptr::eq(from_count, from));
         match leave {
             // Should the queue's check panic (a task queued twice), the count is leaked
             // and `current` is left as it was: nothing is released twice.
-            Leave::Yield => self.run_queue.push_back(from_count),
+            // SAFETY: `from_count` owns `current`'s count, handed to the queue.
+            Leave::Yield => unsafe { self.run_queue.push_back_raw(from_count) },
             // Not the last count (see the safety section above).
-            Leave::Park => drop(from_count),
+            // SAFETY: `from_count` owns `current`'s count, released here.
+            Leave::Park => drop(unsafe { Rc::from_raw(from_count) }),
             Leave::Exit => {
-                let previous = self.dead.replace(Some(from_count));
+                // SAFETY: `from_count` owns `current`'s count; `dead` takes it over.
+                let previous = self.dead.replace(Some(unsafe { Rc::from_raw(from_count) }));
                 debug_assert!(previous.is_none(), "the loop finished the previous one");
             }
         }
-        let to = Rc::into_raw(to);
         self.current.set(to);
         // SAFETY: `current` holds a count of `to` from now on.
         let to = unsafe { &*to };
-        debug_assert_eq!(current::in_greenlet(), !to.is_root(), "the caller set in_greenlet for `to`");
+        debug_assert!(current::in_greenlet(), "set while any greenlet runs, and by the loop before it leaves");
         self.heartbeat.beat(to.id());
         // SAFETY: per this function's contract; the contexts live in the tasks.
         unsafe { context::switch(from.context(), to.context()) }
@@ -277,7 +296,6 @@ impl Hub {
         let me = unsafe { &*me };
         debug_assert!(!me.is_root(), "greenlet zero's body never returns here");
         me.set_exit(outcome);
-        current::set_in_greenlet(false);
         // SAFETY: `me` is the running greenlet; greenlet zero is suspended in `run_loop`
         // (a greenlet runs) and alive with the hub.
         unsafe { self.switch_to(me, self.root.clone(), Leave::Exit) };

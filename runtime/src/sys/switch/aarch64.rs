@@ -8,7 +8,7 @@ use std::arch::asm;
 /// # Safety
 /// As for the x86-64 switch: `save` is valid for a pointer-sized write and read by
 /// nothing else until this context is resumed; `resume` is a stack pointer saved by
-/// `switch` or returned by [`super::prepare`], of a stack that is still mapped, and that context
+/// `switch` or returned by [`prepare`], of a stack that is still mapped, and that context
 /// is resumed by nobody else.
 #[inline(always)]
 pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8) {
@@ -59,5 +59,29 @@ pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8) {
             lateout("v15") _,
             clobber_abi("C"),
         );
+    }
+}
+
+/// Lays out a fresh context on the stack below `top`, so that the first `switch` to the
+/// returned stack pointer calls `entry` there; `entry` must never return.
+///
+/// The frame is what `switch` reads: `entry` at the returned pointer, three zero words
+/// above it. The switch reads `entry` and branches with the stack pointer at
+/// `top - 32` (16-byte aligned, as AAPCS64 requires) and a zero link register, so a
+/// backtrace or frame-pointer walk ends there.
+///
+/// # Safety
+/// `top` is 16-byte aligned, and the 32 bytes below it are mapped, writable and not in
+/// use (the top of a stack nothing runs on).
+pub(crate) unsafe fn prepare(top: *mut u8, entry: extern "C" fn() -> !) -> *mut u8 {
+    debug_assert_eq!(top as usize % 16, 0, "a stack top is 16-byte aligned");
+    // SAFETY: the 4 words below `top` are ours (contract), and `top` is aligned for them.
+    unsafe {
+        let sp = top.cast::<usize>().sub(4);
+        sp.write(entry as usize);
+        sp.add(1).write(0);
+        sp.add(2).write(0);
+        sp.add(3).write(0);
+        sp.cast()
     }
 }

@@ -13,19 +13,24 @@ use std::arch::asm;
 ///   resumed by anyone else: resuming a context twice runs two executions on one stack.
 #[inline(always)]
 pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8) {
-    // SAFETY: per the contract. The asm pushes the frame described in `mod.rs` (rbp,
-    // rbx, the resume address) below the current stack pointer (allowed: no `nostack`,
-    // so the compiler keeps the red zone free), publishes the stack pointer through
-    // `save`, loads `resume`'s, pops its resume address and jumps there. Resumed, the
-    // context continues at label 2, restores rbx and rbp, and the compiler restores
-    // whatever else it keeps live: r12-r15 and every caller-saved register are declared
-    // clobbered. Memory is not `nomem`: other contexts read and write it meanwhile.
+    // SAFETY: per the contract. The asm pushes the frame `prepare` also lays out below
+    // the current stack pointer (allowed: no `nostack`, so the compiler keeps the red
+    // zone free): the six callee-saved registers, then the resume address. It publishes
+    // the stack pointer through `save`, loads `resume`'s, pops its resume address and
+    // jumps there. Resumed, the context continues at label 2 and pops its six
+    // registers, so they are as they were; every caller-saved register is declared
+    // clobbered, so the compiler keeps live across the switch only what it would keep
+    // across a call. Memory is not `nomem`: other contexts read and write it meanwhile.
     // The direction flag is clear at every switch (the ABI requires it at calls), and
     // MXCSR / the x87 control word are shared by all contexts of a thread.
     unsafe {
         asm!(
             "push rbp",
             "push rbx",
+            "push r12",
+            "push r13",
+            "push r14",
+            "push r15",
             "lea rax, [rip + 2f]",
             "push rax",
             "mov [rdi], rsp",
@@ -33,15 +38,38 @@ pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8) {
             "pop rax",
             "jmp rax",
             "2:",
+            "pop r15",
+            "pop r14",
+            "pop r13",
+            "pop r12",
             "pop rbx",
             "pop rbp",
             in("rdi") save,
             in("rsi") resume,
-            lateout("r12") _,
-            lateout("r13") _,
-            lateout("r14") _,
-            lateout("r15") _,
             clobber_abi("sysv64"),
         );
+    }
+}
+
+/// Lays out a fresh context on the stack below `top`, so that the first `switch` to the
+/// returned stack pointer calls `entry` there; `entry` must never return.
+///
+/// The frame is the resume address (`entry`) with a zero return address above it: the
+/// switch pops `entry` and jumps there with the stack pointer at `top - 8`, which is
+/// what a `call` leaves (16-byte aligned before it, the return address above), so a
+/// backtrace ends there. (The six registers a suspended context's frame holds are
+/// popped by the code at its resume address; a fresh context has none.)
+///
+/// # Safety
+/// `top` is 16-byte aligned, and the 16 bytes below it are mapped, writable and not in
+/// use (the top of a stack nothing runs on).
+pub(crate) unsafe fn prepare(top: *mut u8, entry: extern "C" fn() -> !) -> *mut u8 {
+    debug_assert_eq!(top as usize % 16, 0, "a stack top is 16-byte aligned");
+    // SAFETY: the 2 words below `top` are ours (contract), and `top` is aligned for them.
+    unsafe {
+        let sp = top.cast::<usize>().sub(2);
+        sp.write(entry as usize);
+        sp.add(1).write(0);
+        sp.cast()
     }
 }
