@@ -12,22 +12,28 @@ use std::arch::asm;
 /// is resumed by nobody else.
 #[inline(always)]
 pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8) {
-    // SAFETY: per the contract. The asm stores a 32-byte frame below the stack pointer
-    // (the stack pointer stays 16-byte aligned): the resume address, then x19 and x29,
-    // which Rust's inline asm cannot declare clobbered (LLVM reserves them); it
-    // publishes the stack pointer through `save`, loads `resume`'s, reads its resume
-    // address and branches there with x30 (the link register) zeroed, so a fresh
-    // context's entry sees no return address. Resumed, the context continues at label
-    // 2, restores x19 and x29 and pops its frame; x20-x28, x30 and the callee-saved
-    // halves of v8-v15 are declared clobbered, so the compiler saves whatever it keeps
-    // live in them, and every caller-saved register is clobbered by `clobber_abi`. The
-    // floating-point control register is shared by all contexts of a thread.
+    // SAFETY: per the contract. The asm stores a 96-byte frame below the stack pointer
+    // (which stays 16-byte aligned): the resume address, x29, then the callee-saved
+    // x19-x28. It publishes the stack pointer through `save`, loads `resume`'s, reads
+    // its resume address and branches there with x30 (the link register) zeroed, so a
+    // fresh context's entry sees no return address. Resumed, the context continues at
+    // label 2, reloads its registers from its frame and pops it, so they are as they
+    // were. x30 and every caller-saved register are declared clobbered, and so are all
+    // of v0-v31 (`clobber_abi("C")` does: only the low halves of v8-v15 are preserved
+    // across calls, so the compiler saves d8-d15 itself where it keeps them live — the
+    // other contexts may change their high halves). The floating-point control
+    // register is shared by all contexts of a thread.
     unsafe {
         asm!(
             "adr x2, 2f",
-            "sub sp, sp, #32",
+            "sub sp, sp, #96",
             "str x2, [sp]",
-            "stp x19, x29, [sp, #16]",
+            "stp x19, x20, [sp, #16]",
+            "stp x21, x22, [sp, #32]",
+            "stp x23, x24, [sp, #48]",
+            "stp x25, x26, [sp, #64]",
+            "stp x27, x28, [sp, #80]",
+            "str x29, [sp, #8]",
             "mov x3, sp",
             "str x3, [x0]",
             "mov sp, x1",
@@ -35,28 +41,16 @@ pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8) {
             "mov x30, xzr",
             "br x2",
             "2:",
-            "ldp x19, x29, [sp, #16]",
-            "add sp, sp, #32",
+            "ldp x19, x20, [sp, #16]",
+            "ldp x21, x22, [sp, #32]",
+            "ldp x23, x24, [sp, #48]",
+            "ldp x25, x26, [sp, #64]",
+            "ldp x27, x28, [sp, #80]",
+            "ldr x29, [sp, #8]",
+            "add sp, sp, #96",
             in("x0") save,
             in("x1") resume,
-            lateout("x20") _,
-            lateout("x21") _,
-            lateout("x22") _,
-            lateout("x23") _,
-            lateout("x24") _,
-            lateout("x25") _,
-            lateout("x26") _,
-            lateout("x27") _,
-            lateout("x28") _,
             lateout("x30") _,
-            lateout("v8") _,
-            lateout("v9") _,
-            lateout("v10") _,
-            lateout("v11") _,
-            lateout("v12") _,
-            lateout("v13") _,
-            lateout("v14") _,
-            lateout("v15") _,
             clobber_abi("C"),
         );
     }

@@ -16,10 +16,12 @@
 //!   `r12`–`r15` clobbered as well, which made every caller save all of them in its
 //!   prologue and left only `rbx`/`rbp` (which inline asm cannot declare clobbered)
 //!   to the asm.
-//! - AArch64: the asm stores the resume address and `x19`/`x29` (which LLVM does not
-//!   let it clobber) and declares every other register clobbered, so the compiler
-//!   saves what it keeps live (not changed to the x86-64 form: this machine cannot
-//!   build AArch64 code now, docs/architecture.md).
+//! - AArch64: the same for the general registers: the asm stores the resume address
+//!   and the callee-saved `x19`–`x29` and declares the link register and the
+//!   caller-saved registers clobbered (it used to store only `x19`/`x29`, which LLVM
+//!   does not let inline asm clobber, and declare `x20`–`x28` clobbered). The vector
+//!   registers stay declared clobbered, all of them: AAPCS64 preserves only the low
+//!   halves of `v8`–`v15`, so the compiler saves `d8`–`d15` where it uses them.
 //!
 //! x86-64 and AArch64 are implemented (the targets `lib.rs` accepts); both are tested,
 //! AArch64 under qemu-user (docs/architecture.md).
