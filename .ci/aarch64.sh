@@ -15,7 +15,10 @@ export DEBIAN_FRONTEND=noninteractive
 command -v qemu-aarch64 >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null ||
   apt-get install -y -q qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 rustup target add aarch64-unknown-linux-gnu
-# Child-process tests re-run the test binary: let the kernel hand aarch64 ELFs to qemu.
+# Child-process tests re-run the test binary: let the kernel hand aarch64 ELFs to qemu
+# (in a container binfmt_misc may need mounting first; without it those tests exit 127).
+[ -e /proc/sys/fs/binfmt_misc/register ] ||
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
 if [ -w /proc/sys/fs/binfmt_misc/register ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
   printf '%s' ':qemu-aarch64:M::\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64:OC' \
     > /proc/sys/fs/binfmt_misc/register
