@@ -277,3 +277,37 @@ fn killed_greenlets_and_timeouts_print_nothing() {
     let err = child_stderr("killed_greenlets_and_timeouts_print_nothing");
     assert_eq!(err.trim(), "quiet");
 }
+
+#[test]
+fn a_greenlet_killed_while_it_yields_unwinds_at_its_next_turn() {
+    // g yields in a loop (each yield switches straight to the next ready greenlet); k
+    // kills it while it waits in the run queue. `kill` is a request (it does not wait):
+    // k goes on, and g unwinds out of its `yield_now` when it is next switched to.
+    let log: Rc<RefCell<Vec<&'static str>>> = Rc::default();
+    struct Unwound(Rc<RefCell<Vec<&'static str>>>);
+    impl Drop for Unwound {
+        fn drop(&mut self) {
+            self.0.borrow_mut().push("g unwound");
+        }
+    }
+    let l = log.clone();
+    let g = Rc::new(spawn(move || {
+        let _unwound = Unwound(l.clone());
+        loop {
+            l.borrow_mut().push("g");
+            yield_now();
+        }
+    }));
+    let (g2, l2) = (g.clone(), log.clone());
+    let k = spawn(move || {
+        for _ in 0..2 {
+            l2.borrow_mut().push("k");
+            yield_now();
+        }
+        g2.kill();
+        l2.borrow_mut().push("k killed g");
+    });
+    k.join();
+    assert_eq!(g.error(), Some(GreenletError::Killed));
+    assert_eq!(*log.borrow(), ["g", "k", "g", "k", "g", "k killed g", "g unwound"]);
+}

@@ -43,7 +43,8 @@ impl ReadyLink {
 /// hold the task as the pointer of its count by then, so the count is leaked, not
 /// released, and a push's caller has nothing to drop should it panic (no spill of an
 /// `Rc` on the switch path): a yield hands over the count `current` owns
-/// (`Hub::switch_to`), which must not be released while `current` still names the task.
+/// (`Hub::switch_to_raw`), which must not be released while `current` still names the
+/// task.
 #[cold]
 #[inline(never)]
 fn queued_twice() -> ! {
@@ -120,7 +121,7 @@ impl ReadyQueue {
         if unsafe { (*p).ready_link() }.queued.get() {
             queued_twice();
         }
-        // SAFETY: `p` owns a count and is not queued (checked), as a pop leaves it.
+        // SAFETY: `p` owns a count, and its task is not queued (checked).
         unsafe { self.push_front_raw(p) }
     }
 

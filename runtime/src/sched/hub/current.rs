@@ -115,7 +115,8 @@ pub(super) fn mark_has_hub() {
     HAS_HUB.with(|h| h.set(true));
 }
 
-/// Records whether a greenlet (not greenlet zero) runs now (from `Hub::switch_to`).
+/// Records whether a greenlet (not greenlet zero) runs now (from the hub loop, around
+/// its switches to greenlets: `Hub::run_loop`).
 #[inline]
 pub(super) fn set_in_greenlet(yes: bool) {
     IN_GREENLET.with(|g| g.set(yes));

@@ -528,6 +528,7 @@ impl Hub {
         }
     }
 
+    /// `throw_pending_after_switch` once a cancellation is pending: with the hub.
     #[inline(never)]
     fn throw_pending_found(task: &Task) {
         with(|h| h.throw_pending_slow(task));

@@ -107,7 +107,8 @@ mod tests {
         use std::hint::black_box;
         let v: [u64; 8] = std::array::from_fn(|i| black_box(seed.wrapping_mul(i as u64 + 3)));
         let [a, b, c, d, e, f, g, h] = v;
-        // SAFETY: the callers' contexts (see the two uses).
+        // SAFETY: each caller passes its own context's save slot and a context that is
+        // suspended or prepared on a stack that outlives the switch (see the two uses).
         unsafe { switch(there, back) };
         let after = [a, b, c, d, e, f, g, h];
         after.iter().enumerate().all(|(i, x)| *x == seed.wrapping_mul(i as u64 + 3))
