@@ -102,13 +102,16 @@ mod tests {
     /// Eight values live across a switch: more than the callee-saved registers, so the
     /// compiler keeps some of them there (the switch must restore them, each to its own
     /// register) and spills the rest (the stack must be the context's own again).
+    ///
+    /// # Safety
+    /// As for [`switch`]: `there` is the running context's save slot, `back` a suspended
+    /// or prepared context on a stack that outlives the switch.
     #[inline(always)]
-    fn live_across(seed: u64, there: *mut *mut u8, back: *mut u8) -> bool {
+    unsafe fn live_across(seed: u64, there: *mut *mut u8, back: *mut u8) -> bool {
         use std::hint::black_box;
         let v: [u64; 8] = std::array::from_fn(|i| black_box(seed.wrapping_mul(i as u64 + 3)));
         let [a, b, c, d, e, f, g, h] = v;
-        // SAFETY: each caller passes its own context's save slot and a context that is
-        // suspended or prepared on a stack that outlives the switch (see the two uses).
+        // SAFETY: this function's contract.
         unsafe { switch(there, back) };
         let after = [a, b, c, d, e, f, g, h];
         after.iter().enumerate().all(|(i, x)| *x == seed.wrapping_mul(i as u64 + 3))
@@ -120,7 +123,7 @@ mod tests {
             round += 1;
             // SAFETY: MAIN holds the main context saved by the switch that got here,
             // and SIDE is written by this switch before anything reads it.
-            let kept = live_across(0x5eed_0000 + round, SIDE.with(|s| s.as_ptr()), MAIN.with(Cell::get));
+            let kept = unsafe { live_across(0x5eed_0000 + round, SIDE.with(|s| s.as_ptr()), MAIN.with(Cell::get)) };
             if !kept {
                 BAD.with(|b| b.set(b.get() + 1));
             }
@@ -137,7 +140,9 @@ mod tests {
         for round in 0..50u64 {
             // SAFETY: SIDE is a prepared or suspended context on `stack`, which outlives
             // the loop; MAIN is written by this switch and read only by the side.
-            if live_across(round.wrapping_mul(0x9e37_79b9_7f4a_7c15), MAIN.with(|m| m.as_ptr()), SIDE.with(Cell::get)) {
+            if unsafe {
+                live_across(round.wrapping_mul(0x9e37_79b9_7f4a_7c15), MAIN.with(|m| m.as_ptr()), SIDE.with(Cell::get))
+            } {
                 kept += 1;
             }
         }
