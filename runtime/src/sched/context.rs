@@ -28,9 +28,12 @@ use crate::sys;
 
 /// Where a suspended context resumes.
 ///
-/// Invariant: `sp` is non-null exactly while the context is suspended (saved by a
-/// switch away from it) or prepared (a fresh stack, not yet run); it is null while the
-/// context runs and for a task that has no stack yet.
+/// Invariant: `sp` is where the context resumes while it is suspended (saved by a
+/// switch away from it) or prepared (a fresh stack, not yet run); it is null for a task
+/// that has no stack yet or has finished. While the context runs `sp` is stale, and
+/// nothing reads it: only a suspended context is switched to (a task's state says so:
+/// see `Task`), and the prefetch looks only at queued tasks, which do not run. Debug
+/// builds clear it at each resume, so that their assertions can check this.
 pub(crate) struct Context {
     sp: Cell<*mut u8>,
 }
@@ -40,7 +43,8 @@ impl Context {
         Context { sp: Cell::new(ptr::null_mut()) }
     }
 
-    /// Whether the context can be resumed (it is suspended or prepared).
+    /// Whether the context can be resumed (it is suspended or prepared); only
+    /// meaningful in debug builds, where a resumed context's `sp` is cleared.
     #[inline]
     pub(crate) fn is_suspended(&self) -> bool {
         !self.sp.get().is_null()
@@ -76,22 +80,26 @@ impl Context {
     }
 }
 
-/// Suspends the running context `from` and resumes `to`; returns when a later switch
-/// resumes `from`.
+/// Suspends the running context `from` and resumes `to`, handing it `pass`; returns
+/// when a later switch resumes `from`, with that switch's `pass`.
 ///
 /// # Safety
 /// `from` is the context executing this call; `to` is suspended or prepared, on a stack
 /// that is still mapped; both `Context`s stay at their addresses and alive until
 /// `from` is resumed (they live in tasks kept alive by the hub, see `hub/run.rs`).
 #[inline(always)]
-pub(crate) unsafe fn switch(from: &Context, to: &Context) {
+pub(crate) unsafe fn switch(from: &Context, to: &Context, pass: *const u8) -> *const u8 {
     debug_assert!(!ptr::eq(from, to), "a context does not switch to itself");
     debug_assert!(!from.is_suspended(), "the running context has no saved stack pointer");
-    let resume = to.sp.replace(ptr::null_mut()); // `to` runs from now on
+    let resume = to.sp.get(); // `to` runs from now on: its `sp` is stale (see `Context`)
     debug_assert!(!resume.is_null(), "only a suspended context is resumed");
+    if cfg!(debug_assertions) {
+        to.sp.set(ptr::null_mut());
+    }
     // SAFETY: `from.sp` is written through its `Cell` (interior mutability) and read by
     // nobody until `from` is resumed, which is what storing it there means; `resume` is
-    // `to`'s saved or prepared stack pointer, taken out of `to` so no one else can
-    // resume it (this function's contract covers the rest).
-    unsafe { sys::switch::switch(from.sp.as_ptr(), resume) }
+    // `to`'s saved or prepared stack pointer, and nobody else resumes it: `to` is
+    // suspended (this function's contract), and once it runs it is not switched to
+    // again before it has switched away, which saves a fresh one.
+    unsafe { sys::switch::switch(from.sp.as_ptr(), resume, pass) }
 }

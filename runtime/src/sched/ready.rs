@@ -7,13 +7,16 @@
 //! owners (a ready greenlet killed before it ran keeps its entry until popped).
 //!
 //! Invariants:
-//! - `head`/`tail` are both null (empty) or both point at queued tasks; following
-//!   `next` from `head` reaches `tail`, whose `next` is null (no count is kept: a push
-//!   or pop is on every switch, the length only on `stats()`);
-//! - a task is in at most one queue, at most once: its `queued` flag is set exactly while
-//!   it is linked into a queue. `push_back`/`push_front` check it with a real check
-//!   (not a debug one): linking a task twice would make a cycle, and popping it twice
-//!   would release one strong count too many.
+//! - a task's `next` is null exactly while it is in no queue; a queued task's `next` is
+//!   the task behind it, or [`END`] for the last one (so "queued" costs no flag of its
+//!   own, and popping the last entry needs no look at the tail);
+//! - `head` is [`END`] (empty) or a queued task; following `next` from `head` reaches
+//!   `tail`, whose `next` is [`END`]; `tail` means nothing while the queue is empty (no
+//!   count is kept either: a push or pop is on every switch, the length only on
+//!   `stats()`);
+//! - a task is in at most one queue, at most once. `push_back`/`push_front` check it with
+//!   a real check (not a debug one): linking a task twice would make a cycle, and
+//!   popping it twice would release one strong count too many.
 
 use std::cell::Cell;
 use std::ptr;
@@ -21,21 +24,24 @@ use std::rc::Rc;
 
 use crate::sched::task::Task;
 
+/// The `next` of the last entry, and the `head` of an empty queue: a non-null address
+/// that is never a task (no allocation is at address 1), and never dereferenced.
+const END: *const Task = ptr::without_provenance(1);
+
 /// A task's link in a [`ReadyQueue`] (a field of `Task`).
 pub(crate) struct ReadyLink {
     next: Cell<*const Task>,
-    queued: Cell<bool>,
 }
 
 impl ReadyLink {
     pub(crate) const fn new() -> ReadyLink {
-        ReadyLink { next: Cell::new(ptr::null()), queued: Cell::new(false) }
+        ReadyLink { next: Cell::new(ptr::null()) }
     }
 
     /// Whether the task is linked into a queue.
     #[inline]
     pub(crate) fn is_queued(&self) -> bool {
-        self.queued.get()
+        !self.next.get().is_null()
     }
 }
 
@@ -59,25 +65,25 @@ pub(crate) struct ReadyQueue {
 
 impl ReadyQueue {
     pub(crate) const fn new() -> ReadyQueue {
-        ReadyQueue { head: Cell::new(ptr::null()), tail: Cell::new(ptr::null()) }
+        ReadyQueue { head: Cell::new(END), tail: Cell::new(END) }
     }
 
     /// Number of entries, by walking the queue (diagnostics only).
     pub(crate) fn len(&self) -> usize {
         let mut n = 0;
         let mut p = self.head.get();
-        // SAFETY: every linked task is alive while its entry owns a strong count
-        // (invariant); `next` is read and not kept.
-        while let Some(task) = unsafe { p.as_ref() } {
+        while p != END {
             n += 1;
-            p = task.ready_link().next.get();
+            // SAFETY: a linked task other than `END` is alive while its entry owns a
+            // strong count (invariant); `next` is read and not kept.
+            p = unsafe { (*p).ready_link() }.next.get();
         }
         n
     }
 
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.head.get().is_null()
+        self.head.get() == END
     }
 
     /// Links `task` in at the back.
@@ -96,21 +102,38 @@ impl ReadyQueue {
     /// `task` owns one strong count of a live task (`Rc::into_raw`), handed over here.
     #[inline(always)]
     pub(crate) unsafe fn push_back_raw(&self, task: *const Task) {
-        // SAFETY: the count `task` owns keeps it alive (contract).
-        let link = unsafe { (*task).ready_link() };
-        if link.queued.replace(true) {
+        // SAFETY: this function's contract.
+        if !unsafe { self.try_push_back_raw(task) } {
             queued_twice();
         }
-        debug_assert!(link.next.get().is_null());
-        let tail = self.tail.get();
-        if tail.is_null() {
+    }
+
+    /// `push_back_raw` that returns `false` instead of panicking when `task` is queued
+    /// already (then nothing changed, and the count is still the caller's): the yield's
+    /// fast path leaves that case to the slow one, and so calls nothing itself.
+    ///
+    /// # Safety
+    /// `task` owns one strong count of a live task (`Rc::into_raw`), handed over here
+    /// when this returns `true`.
+    #[inline(always)]
+    pub(crate) unsafe fn try_push_back_raw(&self, task: *const Task) -> bool {
+        // SAFETY: the count `task` owns keeps it alive (contract).
+        let link = unsafe { (*task).ready_link() };
+        if link.is_queued() {
+            return false;
+        }
+        let head = self.head.get(); // before the store, which the compiler lets alias it
+        link.next.set(END);
+        if head == END {
             self.head.set(task);
         } else {
-            // SAFETY: `tail` is a queued task (invariant), kept alive by the strong count
-            // its entry owns; only this thread reaches the queue (`Cell`, `!Sync`).
-            unsafe { (*tail).ready_link().next.set(task) };
+            // SAFETY: the queue is not empty, so `tail` is a queued task (invariant),
+            // kept alive by the strong count its entry owns; only this thread reaches
+            // the queue (`Cell`, `!Sync`).
+            unsafe { (*self.tail.get()).ready_link().next.set(task) };
         }
         self.tail.set(task);
+        true
     }
 
     /// Links `task` in at the front (it runs next).
@@ -118,7 +141,7 @@ impl ReadyQueue {
     pub(crate) fn push_front(&self, task: Rc<Task>) {
         let p = Rc::into_raw(task);
         // SAFETY: `p` owns the count `task` had, which keeps it alive.
-        if unsafe { (*p).ready_link() }.queued.get() {
+        if unsafe { (*p).ready_link() }.is_queued() {
             queued_twice();
         }
         // SAFETY: `p` owns a count, and its task is not queued (checked).
@@ -131,11 +154,12 @@ impl ReadyQueue {
     /// queue ago, its memory long out of cache) overlaps the misses with useful work.
     #[inline]
     pub(crate) fn prefetch_front(&self) {
-        // SAFETY: a non-null `head` is a queued task, alive while its entry owns a strong
-        // count (invariant); it is read here and not kept.
-        if let Some(task) = unsafe { self.head.get().as_ref() } {
-            crate::sys::switch::prefetch((task as *const Task).cast());
-            task.context().prefetch();
+        let head = self.head.get();
+        if head != END {
+            crate::sys::switch::prefetch(head.cast());
+            // SAFETY: a `head` other than `END` is a queued task, alive while its entry
+            // owns a strong count (invariant); it is read here and not kept.
+            unsafe { (*head).context() }.prefetch();
         }
     }
 
@@ -145,19 +169,17 @@ impl ReadyQueue {
     #[inline(always)]
     pub(crate) fn pop_front_raw(&self) -> *const Task {
         let head = self.head.get();
-        // SAFETY: a non-null `head` is a queued task kept alive by its entry's count
-        // (invariant); that count goes to the caller with the pointer, once: the task
-        // is unlinked before anything else can see the queue.
-        if let Some(task) = unsafe { head.as_ref() } {
-            let link = task.ready_link();
-            debug_assert!(link.queued.get());
-            let next = link.next.replace(ptr::null());
-            link.queued.set(false);
-            self.head.set(next);
-            if next.is_null() {
-                self.tail.set(ptr::null());
-            }
+        if head == END {
+            return ptr::null();
         }
+        // SAFETY: a `head` other than `END` is a queued task kept alive by its entry's
+        // count (invariant); that count goes to the caller with the pointer, once: the
+        // task is unlinked before anything else can see the queue.
+        let link = unsafe { (*head).ready_link() };
+        debug_assert!(link.is_queued());
+        // The last entry's `next` is `END`, which empties the queue (`tail` is stale
+        // then, and unread until a push sets it).
+        self.head.set(link.next.replace(ptr::null()));
         head
     }
 
@@ -171,12 +193,12 @@ impl ReadyQueue {
     pub(crate) unsafe fn push_front_raw(&self, task: *const Task) {
         // SAFETY: the count `task` owns keeps it alive (contract).
         let link = unsafe { (*task).ready_link() };
-        debug_assert!(!link.queued.get(), "not queued (contract)");
-        link.queued.set(true);
-        link.next.set(self.head.get());
-        if self.head.get().is_null() {
+        debug_assert!(!link.is_queued(), "not queued (contract)");
+        let head = self.head.get();
+        if head == END {
             self.tail.set(task);
         }
+        link.next.set(head);
         self.head.set(task);
     }
 

@@ -225,7 +225,9 @@ impl Cancel {
 struct Phase(u8);
 
 impl Phase {
-    const STARTED: u8 = 0x80;
+    // Not the sign bit: `Ready | STARTED` is then one `cmp` with a byte immediate (LLVM
+    // tests 0x80 with a three-instruction overflow trick).
+    const STARTED: u8 = 0x40;
 
     #[inline(always)]
     fn new(state: State, started: bool) -> Phase {
@@ -317,11 +319,12 @@ enum TaskStack {
 #[repr(C)] // the field order is the layout: see "Layout" above
 pub(crate) struct Task {
     // ----- hot: read or written on every wake-up and switch (the first 96 bytes) -----
+    /// Where the greenlet resumes while it is suspended (see `context.rs`); first, so
+    /// the task's pointer is the switch's save slot.
+    context: Context,
     /// The run-queue link (`ready.rs`).
     ready: ReadyLink,
     id: u64,
-    /// Where the greenlet resumes while it is suspended (see `context.rs`).
-    context: Context,
     cancel: Cell<Cancel>,
     /// Bumped each time the task becomes ready; tokens from older epochs are stale.
     epoch: Cell<u32>,

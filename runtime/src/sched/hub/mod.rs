@@ -126,10 +126,14 @@ pub(crate) struct Hub {
     last_check: Cell<Instant>,
     /// Times greenlet zero was popped off the run queue (see `run_loop`).
     root_turns: Cell<u32>,
-    /// Greenlet switches left until the next look at the clock (`switch_from_greenlet`);
-    /// held at zero while a greenlet runs the panic hook, so that every switch takes the
-    /// slow path, where the other greenlets are deferred.
+    /// Greenlet switches left until the next look at the clock (`switch_out`). Held at
+    /// zero, so that every switch takes the slow path, while greenlet zero runs (its
+    /// loop runs instead; the count waits in `countdown_aside`) and while a greenlet
+    /// runs the panic hook (the slow path defers the other greenlets). The fast path's
+    /// decrement of a zero wraps it to `u32::MAX`, which tells the slow path.
     until_check: Cell<u32>,
+    /// `until_check` while greenlet zero runs.
+    countdown_aside: Cell<u32>,
     /// A greenlet found the switch interval over: the loop fires timers and polls
     /// before it switches on.
     duties_due: Cell<bool>,
@@ -162,7 +166,8 @@ impl Hub {
             deferred: ReadyQueue::new(),
             last_check: Cell::new(Instant::now()),
             root_turns: Cell::new(0),
-            until_check: Cell::new(CHECK_EVERY - 1),
+            until_check: Cell::new(0), // greenlet zero runs
+            countdown_aside: Cell::new(CHECK_EVERY - 1),
             duties_due: Cell::new(false),
             dead: Cell::new(None),
         }
@@ -266,8 +271,10 @@ impl Hub {
         }
         self.panic_hook.set(Some(task.id()));
         // Every switch takes the slow path, which defers the other greenlets, until the
-        // hook returns (`switch_slow`).
+        // hook returns (`switch_slow`); greenlet zero's loop hands the aside count back
+        // when it switches to a greenlet.
         self.until_check.set(0);
+        self.countdown_aside.set(0);
         true
     }
 
@@ -481,10 +488,12 @@ impl Hub {
             }
         }
         cur.park(wait);
-        self.switch_out(cur, run::Leave::Park);
-        debug_assert_eq!(cur.state(), State::Running, "a parked task runs again only once resumed");
-        cur.end_wait();
-        Self::throw_pending_after_switch(cur);
+        // `me` is `cur`, handed back by the switch.
+        self.switch_out(cur, run::Leave::Park, |me| {
+            debug_assert_eq!(me.state(), State::Running, "a parked task runs again only once resumed");
+            me.end_wait();
+            Self::throw_pending_after_switch(me);
+        });
     }
 
     /// Moves the current task behind every ready greenlet and runs them.
@@ -493,9 +502,7 @@ impl Hub {
         self.with_current(|cur| {
             // A cancel pending already is thrown after the switch (the same thing, one
             // switch later); a yield inside `ffi::no_unwind` just yields.
-            cur.make_ready();
-            self.switch_out(cur, run::Leave::Yield);
-            Self::throw_pending_after_switch(cur);
+            self.switch_out(cur, run::Leave::Yield, Self::throw_pending_after_switch);
         })
     }
 
@@ -532,20 +539,6 @@ impl Hub {
     #[inline(never)]
     fn throw_pending_found(task: &Task) {
         with(|h| h.throw_pending_slow(task));
-    }
-
-    /// Leaves the current task (parked, or made ready by a yield): a greenlet switches
-    /// to the next ready task (or to the loop), greenlet zero runs the loop.
-    #[inline(always)]
-    fn switch_out(&self, cur: &Rc<Task>, leave: run::Leave) {
-        if cur.is_root() {
-            if leave == run::Leave::Yield {
-                self.run_queue.push_back(cur.clone());
-            }
-            self.run_loop();
-        } else {
-            self.switch_from_greenlet(cur, leave);
-        }
     }
 }
 

@@ -17,7 +17,8 @@ use std::rc::Rc;
 /// What a switch does with the strong count `current` held of the task that leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Leave {
-    /// A yield: the count becomes the task's entry at the back of the run queue.
+    /// A yield: the caller made the count the task's entry at the back of the run
+    /// queue already (`switch_out`, before the tasks' stores).
     Yield,
     /// A park (or greenlet zero going into a greenlet): released; the live table (the
     /// hub, for greenlet zero) holds the task, and its wake-up queues it again.
@@ -78,14 +79,17 @@ impl Hub {
                 Some(next) => {
                     next.begin_run();
                     current::set_in_greenlet(true);
+                    self.until_check.set(self.countdown_aside.get());
                     // SAFETY: greenlet zero runs this loop on the thread's stack: its
                     // context is the one executing; `next` was ready: suspended or
                     // prepared.
-                    unsafe { self.switch_to(&self.root, next, Leave::Park) }
+                    unsafe { self.switch_to(&self.root, next, Leave::Park) };
                     // Greenlet zero suspends only here, so it is here that it clears the
                     // flag when a greenlet switches back to it (the switches to it do
-                    // not: one thread-local store fewer on a greenlet's switch path).
+                    // not: one thread-local store fewer on a greenlet's switch path),
+                    // and holds the countdown at zero while it runs.
                     current::set_in_greenlet(false);
+                    self.countdown_aside.set(self.until_check.replace(0));
                 }
                 None => self.idle_turn(),
             }
@@ -149,60 +153,98 @@ impl Hub {
         }
     }
 
-    /// The running greenlet `cur` (parked, or made ready by a yield) leaves the CPU:
-    /// straight to the next ready task, or to the loop when none is ready or timers and
-    /// I/O are due (every `CHECK_EVERY` switches, once `SWITCH_INTERVAL` has passed).
+    /// The running task `cur` leaves the CPU, parked (`Leave::Park`, its state already
+    /// says so) or yielding (`Leave::Yield`: it is still `Running`, and made `Ready`
+    /// here): a greenlet switches straight to the next ready task, or to the loop when
+    /// none is ready or timers and I/O are due (every `CHECK_EVERY` switches, once
+    /// `SWITCH_INTERVAL` has passed); greenlet zero runs the loop.
     ///
-    /// The common case is inline here: switches are left before the next look at the
-    /// clock, and the front task is ready, started and not `cur`. Everything else (the
-    /// clock, an entry of a finished task, a greenlet to start, the panic hook's
-    /// deferral, `cur` alone in the queue, nothing ready) is `switch_slow`'s: the front
-    /// entry goes back to the front for it, so it sees the queue as it was.
+    /// The common case is inline here: a greenlet switches, the countdown is not at
+    /// zero (so `cur` is not greenlet zero and nobody runs the panic hook), and the front
+    /// task is ready and started — so it is not `cur`, which is `Running` or `Parked`
+    /// until after this check. Everything else (the clock, greenlet zero, an entry of a
+    /// finished task, a greenlet to start, the panic hook's deferral, `cur` alone in the
+    /// queue, nothing ready) is `switch_slow`'s: the front entry goes back to the front
+    /// for it, so it sees the queue as it was.
+    ///
+    /// `then` runs when `cur` is switched to again, with `cur` as the switch hands it
+    /// back: after the fast path's switch inline, after the slow path inside the
+    /// out-of-line call, so the fast path keeps nothing across a call (it needs no
+    /// frame of its own) and nothing in a register across the switch.
     #[inline(always)]
-    pub(super) fn switch_from_greenlet(&self, cur: &Task, leave: Leave) {
-        debug_assert!(std::ptr::eq(cur, self.current.get()), "only the running greenlet switches away");
-        debug_assert!(!cur.is_root(), "greenlet zero runs the loop instead");
-        let left = self.until_check.get();
-        if left != 0 {
+    pub(super) fn switch_out(&self, cur: &Rc<Task>, leave: Leave, then: impl Fn(&Task)) {
+        debug_assert!(std::ptr::eq(Rc::as_ptr(cur), self.current.get()), "only the running task switches away");
+        debug_assert_eq!(cur.state(), if leave == Leave::Yield { State::Running } else { State::Parked });
+        let (left, was_zero) = self.until_check.get().overflowing_sub(1);
+        self.until_check.set(left);
+        if !was_zero {
+            debug_assert!(!cur.is_root(), "the countdown is held at zero while greenlet zero runs");
             // Raw, so that no `Rc` is live on this path (nothing to drop should a check
             // panic, nothing kept in a callee-saved register across the switch).
             let next = self.run_queue.pop_front_raw();
             // SAFETY: a non-null `next` owns the entry's count, which keeps it alive.
             if let Some(task) = unsafe { next.as_ref() } {
-                if task.runs_directly() && !std::ptr::eq(next, cur) {
-                    self.until_check.set(left - 1);
+                if task.runs_directly() {
+                    debug_assert!(!std::ptr::eq(next, Rc::as_ptr(cur)), "`cur` is not `Ready` yet");
+                    // The queue first, then the tasks' states: the compiler keeps what it
+                    // knows of the queue across no store to a task.
                     self.run_queue.prefetch_front();
+                    // A yield: `current`'s count of `cur` (its invariant) becomes the
+                    // entry, and `switch_to_raw` leaves it there. Should `cur` be queued
+                    // already (a broken invariant), the slow path's push panics, with
+                    // `current` still owning the count.
+                    // SAFETY: `current` owns a count of `cur`, handed over on `true`.
+                    if leave == Leave::Yield && !unsafe { self.run_queue.try_push_back_raw(Rc::as_ptr(cur)) } {
+                        // SAFETY: `next` was just popped, with its entry's count.
+                        unsafe { self.run_queue.push_front_raw(next) };
+                        return self.switch_slow_then(cur, leave, then);
+                    }
+                    if leave == Leave::Yield {
+                        cur.make_ready();
+                    }
                     task.begin_run();
                     // SAFETY: `cur` runs; `next` was ready, so it is suspended (or
-                    // prepared, being started), it is not `cur` (checked), and it owns
-                    // the count its entry did.
-                    return unsafe { self.switch_to_raw(cur, next, leave) };
+                    // prepared, being started), it is not `cur` (which was not ready),
+                    // and it owns the count its entry did.
+                    return then(unsafe { self.switch_to_raw(cur, next, leave) });
                 }
                 // SAFETY: `next` was just popped, with its entry's count.
                 unsafe { self.run_queue.push_front_raw(next) };
             }
         }
-        self.switch_slow(cur, leave);
+        self.switch_slow_then(cur, leave, then)
     }
 
-    /// `switch_from_greenlet` for everything but the common case.
+    /// `switch_slow`, then `then` (see `switch_out`).
     #[inline(never)]
-    fn switch_slow(&self, cur: &Task, leave: Leave) {
+    fn switch_slow_then(&self, cur: &Task, leave: Leave, then: impl Fn(&Task)) {
+        then(self.switch_slow(cur, leave))
+    }
+
+    /// `switch_out` for everything but the common case. `until_check` is decremented
+    /// already (wrapped to `u32::MAX` if it was zero).
+    #[inline(never)]
+    fn switch_slow<'a>(&self, cur: &'a Task, leave: Leave) -> &'a Task {
+        let was_zero = self.until_check.get() == u32::MAX;
         if leave == Leave::Yield {
             // Behind the others, with an entry of its own; from here on its count in
             // `current` is released like a park's.
+            cur.make_ready();
             self.run_queue.push_back(self.current());
         }
-        let left = self.until_check.get();
-        let due = if left == 0 {
+        if cur.is_root() {
+            debug_assert!(was_zero, "held at zero while greenlet zero runs");
+            self.until_check.set(0);
+            self.run_loop();
+            return cur;
+        }
+        let due = if was_zero {
             // While a greenlet runs the panic hook the countdown stays at zero, so every
             // switch comes here, where `next_runnable` defers the others.
-            if self.panic_hook.get().is_none() {
-                self.until_check.set(CHECK_EVERY - 1);
-            }
+            let left = if self.panic_hook.get().is_none() { CHECK_EVERY - 1 } else { 0 };
+            self.until_check.set(left);
             self.last_check.get().elapsed() >= SWITCH_INTERVAL
         } else {
-            self.until_check.set(left - 1);
             false
         };
         let to = if due {
@@ -217,7 +259,7 @@ impl Hub {
                 // far as the blocking detector is concerned).
                 next.begin_run();
                 self.heartbeat.beat(cur.id());
-                return;
+                return cur;
             }
             Some(next) => {
                 next.begin_run();
@@ -237,8 +279,10 @@ impl Hub {
     /// caller made it `Running`, or it is greenlet zero going back to its loop):
     /// `current` takes the strong count `to` comes with, and the one it held of `from`
     /// goes where `leave` says. Returns when `from` is switched to again, by whoever
-    /// then made it current. (The `in_greenlet` flag is greenlet zero's: its loop sets
-    /// it before switching to a greenlet and clears it once switched back to.)
+    /// then made it current, with `from` as that switch handed it over (the same task:
+    /// the compiler need not keep `from` in a register across the switch). (The
+    /// `in_greenlet` flag is greenlet zero's: its loop sets it before switching to a
+    /// greenlet and clears it once switched back to.)
     ///
     /// # Safety
     /// `from` is the running task; `to` is not `from` and is suspended or prepared.
@@ -246,7 +290,7 @@ impl Hub {
     /// `current` takes, `from` by the live table, or the hub for greenlet zero, or
     /// `dead` for a greenlet whose body returned.)
     #[inline(always)]
-    unsafe fn switch_to(&self, from: &Task, to: Rc<Task>, leave: Leave) {
+    unsafe fn switch_to<'a>(&self, from: &'a Task, to: Rc<Task>, leave: Leave) -> &'a Task {
         // SAFETY: this function's contract; `into_raw` gives the pointer of `to`'s count.
         unsafe { self.switch_to_raw(from, Rc::into_raw(to), leave) }
     }
@@ -257,17 +301,15 @@ impl Hub {
     /// # Safety
     /// As for `switch_to`, and `to` owns one strong count of its task.
     #[inline(always)]
-    unsafe fn switch_to_raw(&self, from: &Task, to: *const Task, leave: Leave) {
+    unsafe fn switch_to_raw<'a>(&self, from: &'a Task, to: *const Task, leave: Leave) -> &'a Task {
         debug_assert!(!std::ptr::eq(from, to), "a task is never switched to from itself");
         // `current` owns a count of the running task (`from`): it goes where `leave`
         // says, and `current` takes `to`'s right after.
-        let from_count = self.current.get();
-        debug_assert!(std::ptr::eq(from_count, from));
+        let from_count: *const Task = from;
+        debug_assert!(std::ptr::eq(from_count, self.current.get()));
         match leave {
-            // Should the queue's check panic (a task queued twice), the count is leaked
-            // and `current` is left as it was: nothing is released twice.
-            // SAFETY: `from_count` owns `current`'s count, handed to the queue.
-            Leave::Yield => unsafe { self.run_queue.push_back_raw(from_count) },
+            // The caller queued `from` with `current`'s count already.
+            Leave::Yield => debug_assert!(from.ready_link().is_queued()),
             // Not the last count (see the safety section above).
             // SAFETY: `from_count` owns `current`'s count, released here.
             Leave::Park => drop(unsafe { Rc::from_raw(from_count) }),
@@ -283,7 +325,12 @@ impl Hub {
         debug_assert!(current::in_greenlet(), "set while any greenlet runs, and by the loop before it leaves");
         self.heartbeat.beat(to.id());
         // SAFETY: per this function's contract; the contexts live in the tasks.
-        unsafe { context::switch(from.context(), to.context()) }
+        let back = unsafe { context::switch(from.context(), to.context(), (to as *const Task).cast()) };
+        // Whoever resumed `from`'s context did it here, as its `to`: it handed over
+        // `from` itself.
+        debug_assert!(std::ptr::eq(back.cast::<Task>(), from));
+        // SAFETY: `back` is `from` (above), which lives for `'a`.
+        unsafe { &*back.cast::<Task>() }
     }
 
     /// The running greenlet's body returned with `outcome`: it switches to the loop for

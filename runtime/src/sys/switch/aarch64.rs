@@ -2,8 +2,9 @@
 
 use std::arch::asm;
 
-/// Saves the running context in `*save` and resumes the context saved at `resume`;
-/// returns when another switch resumes the saved context.
+/// Saves the running context in `*save` and resumes the context saved at `resume`,
+/// handing it `pass`; returns when another switch resumes the saved context, with the
+/// `pass` of that switch (see the x86-64 switch).
 ///
 /// # Safety
 /// As for the x86-64 switch: `save` is valid for a pointer-sized write and read by
@@ -11,13 +12,15 @@ use std::arch::asm;
 /// `switch` or returned by [`prepare`], of a stack that is still mapped, and that context
 /// is resumed by nobody else.
 #[inline(always)]
-pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8) {
+pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8, pass: *const u8) -> *const u8 {
+    let passed: *const u8;
     // SAFETY: per the contract. The asm stores a 96-byte frame below the stack pointer
     // (which stays 16-byte aligned): the resume address, x29, then the callee-saved
     // x19-x28. It publishes the stack pointer through `save`, loads `resume`'s, reads
     // its resume address and branches there with x30 (the link register) zeroed, so a
-    // fresh context's entry sees no return address. Resumed, the context continues at
-    // label 2, reloads its registers from its frame and pops it, so they are as they
+    // fresh context's entry sees no return address, and `pass` in x4 all along (the
+    // entry ignores it). Resumed, the context continues at label 2 with its resumer's
+    // `pass` in x4, reloads its registers from its frame and pops it, so they are as they
     // were. x30 and every caller-saved register are declared clobbered, and so are all
     // of v0-v31 (`clobber_abi("C")` does: only the low halves of v8-v15 are preserved
     // across calls, so the compiler saves d8-d15 itself where it keeps them live — the
@@ -50,10 +53,12 @@ pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8) {
             "add sp, sp, #96",
             in("x0") save,
             in("x1") resume,
+            inout("x4") pass => passed,
             lateout("x30") _,
             clobber_abi("C"),
         );
     }
+    passed
 }
 
 /// Lays out a fresh context on the stack below `top`, so that the first `switch` to the

@@ -66,14 +66,22 @@ mod tests {
         static LOG: Cell<u64> = const { Cell::new(0) };
     }
 
+    thread_local! {
+        static PASSED: Cell<usize> = const { Cell::new(0) };
+    }
+
     extern "C" fn side() -> ! {
         let mut local = 7u64; // lives on the side stack across switches
+        let mut passed = PASSED.with(Cell::get); // the first switch's, as the entry has no argument
         loop {
             LOG.with(|l| l.set(l.get() * 10 + local));
+            PASSED.with(|p| p.set(passed));
             local += 1;
             // SAFETY: MAIN holds the main context saved by the switch that got here,
             // and SIDE is written by this switch before anything reads it.
-            unsafe { switch(SIDE.with(|s| s.as_ptr()), MAIN.with(Cell::get)) };
+            passed = unsafe {
+                switch(SIDE.with(|s| s.as_ptr()), MAIN.with(Cell::get), ptr::without_provenance(100 + local as usize))
+            } as usize;
         }
     }
 
@@ -84,14 +92,19 @@ mod tests {
         // SAFETY: the top of a buffer nothing runs on, 16-byte aligned.
         SIDE.with(|s| s.set(unsafe { prepare(top, side) }));
         let mut mine = 1u64;
-        for _ in 0..3 {
-            // SAFETY: SIDE is a prepared or suspended context on `stack`, which outlives
-            // the loop; MAIN is written by this switch and read only by `side`.
-            unsafe { switch(MAIN.with(|m| m.as_ptr()), SIDE.with(Cell::get)) };
+        let mut back = Vec::new();
+        for round in 0..3usize {
+            PASSED.with(|p| p.set(round)); // what the side's entry starts from
+                                           // SAFETY: SIDE is a prepared or suspended context on `stack`, which outlives
+                                           // the loop; MAIN is written by this switch and read only by `side`.
+            let got =
+                unsafe { switch(MAIN.with(|m| m.as_ptr()), SIDE.with(Cell::get), ptr::without_provenance(round)) };
+            back.push((got as usize, PASSED.with(Cell::get)));
             mine += 1;
         }
         assert_eq!(LOG.with(Cell::get), 789, "the side context ran three times, keeping its local");
         assert_eq!(mine, 4, "and this one kept its own");
+        assert_eq!(back, [(108, 0), (109, 1), (110, 2)], "each switch hands its value to the context it resumes");
         drop(stack); // the side context is abandoned suspended: nothing on it needs a drop
     }
 
@@ -112,7 +125,7 @@ mod tests {
         let v: [u64; 8] = std::array::from_fn(|i| black_box(seed.wrapping_mul(i as u64 + 3)));
         let [a, b, c, d, e, f, g, h] = v;
         // SAFETY: this function's contract.
-        unsafe { switch(there, back) };
+        unsafe { switch(there, back, ptr::null()) };
         let after = [a, b, c, d, e, f, g, h];
         after.iter().enumerate().all(|(i, x)| *x == seed.wrapping_mul(i as u64 + 3))
     }

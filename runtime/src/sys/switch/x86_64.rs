@@ -2,8 +2,10 @@
 
 use std::arch::asm;
 
-/// Saves the running context in `*save` and resumes the context saved at `resume`;
-/// returns when another switch resumes the saved context.
+/// Saves the running context in `*save` and resumes the context saved at `resume`,
+/// handing it `pass`; returns when another switch resumes the saved context, with the
+/// `pass` of that switch. (The hub passes the task it switches to, so a resumed task
+/// gets itself back and keeps nothing in a register across the switch.)
 ///
 /// # Safety
 /// - `save` is valid for a pointer-sized write, and what it points to is not read or
@@ -12,17 +14,22 @@ use std::arch::asm;
 ///   [`prepare`] (a fresh one), of a stack that is still mapped, and that context is not
 ///   resumed by anyone else: resuming a context twice runs two executions on one stack.
 #[inline(always)]
-pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8) {
+pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8, pass: *const u8) -> *const u8 {
+    let passed: *const u8;
     // SAFETY: per the contract. The asm pushes the frame `prepare` also lays out below
     // the current stack pointer (allowed: no `nostack`, so the compiler keeps the red
     // zone free): the six callee-saved registers, then the resume address. It publishes
     // the stack pointer through `save`, loads `resume`'s, pops its resume address and
-    // jumps there. Resumed, the context continues at label 2 and pops its six
-    // registers, so they are as they were; every caller-saved register is declared
-    // clobbered, so the compiler keeps live across the switch only what it would keep
-    // across a call. Memory is not `nomem`: other contexts read and write it meanwhile.
-    // The direction flag is clear at every switch (the ABI requires it at calls), and
-    // MXCSR / the x87 control word are shared by all contexts of a thread.
+    // jumps there, with `pass` in `rdx` all along (a fresh context's entry takes no
+    // argument and ignores it). `save` and `resume` may be in any general register but
+    // `rax` (the scratch, written before they are read: declared a non-late output) and
+    // `rdx`; the pushes leave them as they are. Resumed, the context continues at
+    // label 2, with its resumer's `pass` in `rdx`, and pops its six registers, so they
+    // are as they were; every caller-saved register is declared clobbered, so the
+    // compiler keeps live across the switch only what it would keep across a call.
+    // Memory is not `nomem`: other contexts read and write it meanwhile. The direction
+    // flag is clear at every switch (the ABI requires it at calls), and MXCSR / the x87
+    // control word are shared by all contexts of a thread.
     unsafe {
         asm!(
             "push rbp",
@@ -33,8 +40,8 @@ pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8) {
             "push r15",
             "lea rax, [rip + 2f]",
             "push rax",
-            "mov [rdi], rsp",
-            "mov rsp, rsi",
+            "mov [{save}], rsp",
+            "mov rsp, {resume}",
             "pop rax",
             "jmp rax",
             "2:",
@@ -44,11 +51,16 @@ pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8) {
             "pop r12",
             "pop rbx",
             "pop rbp",
-            in("rdi") save,
-            in("rsi") resume,
+            save = in(reg) save,
+            resume = in(reg) resume,
+            inout("rdx") pass => passed,
+            // Written before the inputs are read, so not one of them (a `clobber_abi`
+            // clobber alone is a late output, which an input may share).
+            out("rax") _,
             clobber_abi("sysv64"),
         );
     }
+    passed
 }
 
 /// Lays out a fresh context on the stack below `top`, so that the first `switch` to the
