@@ -107,6 +107,37 @@ fn equal_deadlines_wake_in_the_order_they_were_set() {
     assert_eq!(joined(&l), "z x y");
 }
 
+/// The switch countdown goes on across the loop's turns: a greenlet that yields to a
+/// child that exits at once, over and over, makes the loop run at every turn (to finish
+/// the child) without a look at the clock of its own, and timers still fire.
+#[test]
+fn timers_fire_while_greenlets_churn_through_the_loop() {
+    std::thread::spawn(|| {
+        let fired = Rc::new(std::cell::Cell::new(false));
+        let f = fired.clone();
+        let _timer = spawn(move || {
+            sleep(Duration::from_millis(10));
+            f.set(true);
+        });
+        let f = fired.clone();
+        let churn = spawn(move || {
+            let t = Instant::now();
+            let mut children = 0u64;
+            while !f.get() {
+                let _child = spawn(|| ());
+                yield_now(); // to the child, which exits: the loop finishes it, then here
+                children += 1;
+                assert!(t.elapsed() < Duration::from_secs(5), "the timer never fired");
+            }
+            children
+        });
+        assert!(churn.get().unwrap() > 0);
+        assert!(fired.get());
+    })
+    .join()
+    .unwrap();
+}
+
 #[test]
 fn expired_timers_fire_after_the_ready_queue_drains() {
     let l = log();

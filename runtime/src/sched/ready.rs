@@ -267,6 +267,23 @@ mod tests {
         assert_eq!(ids(&q), [2], "a front push into an empty queue sets the tail");
         q.push_back(tasks[0].clone());
         assert_eq!(ids(&q), [2, 1]);
+        // The last entry is queued too (its link is the end mark, not null), and popping
+        // it empties the queue with a stale tail that the next push does not follow.
+        let last = q.pop_front().unwrap();
+        assert!(tasks[0].ready_link().is_queued() && !last.ready_link().is_queued());
+        drop(last);
+        drop(q.pop_front());
+        assert!(q.is_empty() && !tasks[0].ready_link().is_queued());
+        q.push_back(tasks[3].clone());
+        q.push_back(tasks[2].clone());
+        assert_eq!(ids(&q), [4, 3]);
+        let p = Rc::into_raw(tasks[3].clone());
+        // SAFETY: `p` owns a count (`into_raw`), handed over on `true` only.
+        assert!(!unsafe { q.try_push_back_raw(p) }, "queued already: refused");
+        // SAFETY: refused, so the count is still ours.
+        drop(unsafe { Rc::from_raw(p) });
+        q.clear();
+        assert!(tasks.iter().all(|t| Rc::strong_count(t) == 1));
     }
 
     #[test]

@@ -294,9 +294,12 @@ enum TaskStack {
 /// - **Run queue**: a `Ready` task has exactly one entry in its hub's run queue (so
 ///   `make_ready` is never called on a `Ready` task); entries of tasks that finished
 ///   meanwhile (killed before they ran) are skipped when popped.
-/// - **Epoch**: advances exactly when the task becomes `Ready` or a park does not happen
-///   (`skip_epoch`); a wait token is live while its epoch equals the task's and the task
-///   is `Parked`, so a wake-up is delivered at most once per park.
+/// - **Epoch**: advances exactly when the task becomes `Ready` by `make_ready` (a wake-up,
+///   or spawn) or a park does not happen (`skip_epoch`), not at a yield (`yielded`),
+///   which ends no park; a wait token is live while its epoch equals the task's and the
+///   task is `Parked`, so a wake-up is delivered at most once per park. (Every park ends
+///   in a wake-up or does not happen, so the tokens of the last one are stale by the
+///   time the task runs again, yields or not.)
 /// - **Body and stack**: greenlet zero has neither (it runs on the thread's stack); a
 ///   greenlet has its body and a stack claim from spawn until it starts (the hub redeems
 ///   the claim for its stack and prepares its context; its first run takes the body),
@@ -514,6 +517,14 @@ impl Task {
         );
         self.set_state(State::Ready);
         self.epoch.set(self.epoch.get().wrapping_add(1));
+    }
+
+    /// `Running` → `Ready` at a yield: the caller puts it into the run queue (once). The
+    /// epoch stays: a yield ends no park (see the invariants).
+    #[inline]
+    pub(crate) fn yielded(&self) {
+        debug_assert_eq!(self.phase.get().state(), State::Running, "only the running task yields");
+        self.set_state(State::Ready);
     }
 
     /// `Ready` → `Running`: the hub switches to it now (a greenlet whose context is
@@ -1006,6 +1017,9 @@ mod tests {
         assert_eq!((t.state(), t.epoch()), (State::Ready, 2));
         t.begin_run();
         t.end_wait();
+        t.yielded();
+        assert_eq!((t.state(), t.epoch()), (State::Ready, 2), "a yield ends no park");
+        t.begin_run();
         t.skip_epoch();
         assert_eq!(t.epoch(), 3, "a park that does not happen still turns its tokens stale");
         t.add_cancel(Signal::Kill);
