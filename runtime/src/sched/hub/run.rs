@@ -222,15 +222,17 @@ impl Hub {
     }
 
     /// `switch_out` for everything but the common case. `until_check` is decremented
-    /// already (wrapped to `u32::MAX` if it was zero).
-    #[inline(never)]
+    /// already (wrapped to `u32::MAX` if it was zero). Inline in `switch_slow_then`,
+    /// the slow path's one out-of-line call (a copy per kind of `then`).
+    #[inline(always)]
     fn switch_slow<'a>(&self, cur: &'a Task, leave: Leave) -> &'a Task {
         let was_zero = self.until_check.get() == u32::MAX;
         if leave == Leave::Yield {
             // Behind the others, with an entry of its own; from here on its count in
-            // `current` is released like a park's.
-            cur.yielded();
+            // `current` is released like a park's. (The push first: should its check
+            // panic, the task unwinds as the `Running` task it is.)
             self.run_queue.push_back(self.current());
+            cur.yielded();
         }
         if cur.is_root() {
             debug_assert!(was_zero, "held at zero while greenlet zero runs");
