@@ -13,6 +13,9 @@
 #               loadgen on CPU 1); adds greenhub-2 (echo_server --threads 2) to compare
 #               with the multi-threaded peers (tokio-mt may-2 go)
 #   --conns "1 100 1000"  --size 64  --duration 5  --warmup 1
+#   --rate R    paced echo: at most R messages per second in all (loadgen --rate), so
+#               neither side runs at its limit and CPU per message is the server's own
+#               (closed loop by default: at c=1000 both sides saturate, docs/performance.md)
 #   --storm 5000  --storm-concurrency 100      (--storm 0 skips the connect storm)
 #   --with-go   install Go with apt-get if it is missing (needs root), for the go peer
 #   --list      print the known servers
@@ -30,7 +33,7 @@ bin=$hdir/release
 venv=${GEVENT_VENV:-$target/gevent-venv}
 results=${BENCH_RESULTS:-$root/benches/results}
 
-repeat=1 pin=1 with_go=0 conns="1 100 1000" size=64 duration=5 warmup=1 storm=5000 storm_conc=100
+repeat=1 pin=1 with_go=0 conns="1 100 1000" size=64 duration=5 warmup=1 storm=5000 storm_conc=100 rate=""
 peers=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -41,10 +44,11 @@ while [ $# -gt 0 ]; do
     --size) size=$2; shift ;;
     --duration) duration=$2; shift ;;
     --warmup) warmup=$2; shift ;;
+    --rate) rate=$2; shift ;;
     --storm) storm=$2; shift ;;
     --storm-concurrency) storm_conc=$2; shift ;;
     --list) echo "greenhub greenhub-2 mio-raw tokio-ct tokio-mt may-1 may-2 std-threads gevent go"; exit 0 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     -*) echo "peers.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
     *) peers+=("$1") ;;
   esac
@@ -137,7 +141,7 @@ else: print("   storm: %(conns_per_s).0f conn/s (%(completed)s/%(total)s), p99 %
   fi
 }
 
-echo "# peers $stamp: $(nproc) cpus, $(uname -r), pin=$pin, conns=[$conns] size=$size ${duration}s (+${warmup}s warm-up), storm $storm/$storm_conc, repeat $repeat" >&2
+echo "# peers $stamp: $(nproc) cpus, $(uname -r), pin=$pin, conns=[$conns] size=$size ${duration}s (+${warmup}s warm-up), storm $storm/$storm_conc, repeat $repeat${rate:+, paced at $rate msgs/s}" >&2
 for round in $(seq "$repeat"); do
   for name in "${servers[@]}"; do
     case $name in
@@ -162,7 +166,7 @@ for round in $(seq "$repeat"); do
     sleep 0.2
     for c in $conns; do
       measure "$name" "$round" "$(awk "BEGIN { print int($warmup + $duration + 60) }")" --conns "$c" --size "$size" \
-        --duration "$duration" --warmup "$warmup" --server-pid "$spid"
+        --duration "$duration" --warmup "$warmup" --server-pid "$spid" ${rate:+--rate "$rate"}
       kill -0 "$spid" 2>/dev/null || { fail "$name" "$round" "server died at c=$c"; break; }
     done
     if [ "$storm" -gt 0 ] && kill -0 "$spid" 2>/dev/null; then
@@ -176,7 +180,7 @@ done
 trap - EXIT
 
 {
-  echo "peers $stamp — $(nproc) cpus, kernel $(uname -r), pin=$pin, repeat=$repeat (median, min–max), ${size} B, ${duration} s after ${warmup} s warm-up, storm $storm conns ($storm_conc at once)"
+  echo "peers $stamp — $(nproc) cpus, kernel $(uname -r), pin=$pin, repeat=$repeat (median, min–max), ${size} B, ${duration} s after ${warmup} s warm-up, storm $storm conns ($storm_conc at once)${rate:+, echo paced at $rate msgs/s}"
   echo
   python3 "$root/benches/chart.py" "$out" --no-svg
 } | tee "$md"

@@ -1,6 +1,16 @@
 //! Echo mode: `conns` connections, each ping-ponging one `size`-byte message at a time;
 //! a warm-up, then a measured window in which round trips are counted and timed and the
 //! server's CPU is sampled.
+//!
+//! Closed loop by default (the next message leaves as soon as the echo is back, so the
+//! load generator or the server sets the rate). With a `rate`, each connection starts
+//! its next message no sooner than `conns / rate` seconds after its last one: the
+//! offered load is at most `rate` messages per second in all, below what either side
+//! can do, so the server's CPU per message is its own and not the inverse of a rate
+//! both sides are saturated at.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -26,6 +36,8 @@ pub struct Config {
     pub warmup: Duration,
     pub duration: Duration,
     pub server_pid: Option<u32>,
+    /// Messages per second in all (paced mode), or `None` (closed loop).
+    pub rate: Option<f64>,
 }
 
 enum State {
@@ -145,11 +157,21 @@ pub fn run(cfg: &Config) -> Outcome {
     let end = warm_end + cfg.duration;
     let mut window: Option<(Instant, Duration, Option<Duration>)> = None;
     let mut msgs = 0u64;
-    for conn in &mut conns {
+    // Paced: each connection's next start, spread over one period at the beginning.
+    let period = cfg.rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(cfg.conns as f64 / r));
+    let mut due: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
+    let mut pace = Pace { period, due: &mut due };
+    for (id, conn) in conns.iter_mut().enumerate() {
         if matches!(conn.state, State::Connected) {
+            if let Some(p) = period {
+                // The first messages spread over one period, not all at once (an idle
+                // exchange reads nothing but an unexpected byte until it starts).
+                pace.due.push(Reverse((start + p.mul_f64(id as f64 / cfg.conns as f64), id)));
+                continue;
+            }
             conn.exchange.start(&mut conn.pattern);
             conn.sent_at = start;
-            step(conn, &mut scratch, &mut counts, &mut latencies, &mut msgs, false);
+            step(conn, &mut scratch, &mut counts, &mut latencies, &mut msgs, false, &mut pace, id);
         }
     }
     msgs = 0;
@@ -160,16 +182,33 @@ pub fn run(cfg: &Config) -> Outcome {
             window = Some((now, cpu::own(), server));
             msgs = 0;
         }
-        let next = if window.is_none() { warm_end } else { end };
+        let mut next = if window.is_none() { warm_end } else { end };
+        if let Some(Reverse((at, _))) = pace.due.peek() {
+            next = next.min(*at);
+        }
         poll.poll(&mut events, Some(next.saturating_duration_since(now))).expect("epoll_wait");
         let measuring = window.is_some();
         for ev in events.iter() {
-            let conn = &mut conns[ev.token().0];
+            let id = ev.token().0;
+            let conn = &mut conns[id];
             if matches!(conn.state, State::Connected) {
-                step(conn, &mut scratch, &mut counts, &mut latencies, &mut msgs, measuring);
+                step(conn, &mut scratch, &mut counts, &mut latencies, &mut msgs, measuring, &mut pace, id);
             }
         }
         now = Instant::now();
+        // Paced: the connections whose next message is due leave now.
+        while let Some(&Reverse((at, id))) = pace.due.peek() {
+            if at > now {
+                break;
+            }
+            pace.due.pop();
+            let conn = &mut conns[id];
+            if matches!(conn.state, State::Connected) {
+                conn.exchange.start(&mut conn.pattern);
+                conn.sent_at = now;
+                step(conn, &mut scratch, &mut counts, &mut latencies, &mut msgs, measuring, &mut pace, id);
+            }
+        }
     }
     let stop = Instant::now();
     let (w_start, own0, server0) = window.unwrap_or((stop, cpu::own(), None));
@@ -187,6 +226,7 @@ pub fn run(cfg: &Config) -> Outcome {
         .num("conns", cfg.conns)
         .num("size", cfg.size)
         .num("duration_s", cfg.duration.as_secs_f64())
+        .opt_float("rate", cfg.rate, 0)
         .num("warmup_s", cfg.warmup.as_secs_f64())
         .float("setup_s", setup_s, 3)
         .num("connected", connected_n)
@@ -226,8 +266,16 @@ pub fn run(cfg: &Config) -> Outcome {
     Outcome { json, human, mismatches: counts.mismatches, connected: connected_n as u64 }
 }
 
-/// Drives one connection as far as its socket allows, starting the next message after
-/// each verified echo. A connection that fails is closed and stays dead.
+/// When the paced connections start their next messages.
+struct Pace<'a> {
+    period: Option<Duration>,
+    due: &'a mut BinaryHeap<Reverse<(Instant, usize)>>,
+}
+
+/// Drives connection `id` as far as its socket allows, starting the next message after
+/// each verified echo (paced: queueing it for one period after the last one started).
+/// A connection that fails is closed and stays dead.
+#[allow(clippy::too_many_arguments)]
 fn step(
     conn: &mut Conn,
     scratch: &mut [u8],
@@ -235,6 +283,8 @@ fn step(
     latencies: &mut Latencies,
     msgs: &mut u64,
     measuring: bool,
+    pace: &mut Pace<'_>,
+    id: usize,
 ) {
     loop {
         match conn.exchange.drive(&mut conn.stream, scratch, &mut counts.bytes_verified) {
@@ -245,6 +295,10 @@ fn step(
                     latencies.record(now - conn.sent_at);
                 }
                 *msgs += 1;
+                if let Some(p) = pace.period {
+                    pace.due.push(Reverse(((conn.sent_at + p).max(now), id)));
+                    return;
+                }
                 conn.exchange.start(&mut conn.pattern);
                 conn.sent_at = now;
             }

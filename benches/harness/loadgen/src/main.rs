@@ -63,6 +63,11 @@ struct Args {
     /// Storm connections in flight at once.
     #[arg(long, default_value_t = 100)]
     storm_concurrency: usize,
+    /// Echo mode, paced: at most this many messages per second in all (each connection
+    /// waits `conns / rate` seconds between the starts of its messages); default: a
+    /// closed loop, each message right after the last echo.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 /// What a run reports.
@@ -88,6 +93,10 @@ fn main() -> ExitCode {
         return ExitCode::from(64);
     };
     let size = args.size as usize;
+    if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        eprintln!("loadgen: --rate must be messages per second > 0");
+        return ExitCode::from(64);
+    }
     let outcome = match args.connect_storm {
         Some(total) => storm::run(&storm::Config {
             addr: args.addr,
@@ -104,6 +113,7 @@ fn main() -> ExitCode {
             warmup,
             duration,
             server_pid: args.server_pid,
+            rate: args.rate,
         }),
     };
     println!("{}", if args.json { &outcome.json } else { &outcome.human });

@@ -37,6 +37,7 @@ fn echo_run(addr: SocketAddr, conns: usize) -> crate::Outcome {
         warmup: Duration::from_millis(50),
         duration: Duration::from_millis(200),
         server_pid: Some(std::process::id()),
+        rate: None,
     })
 }
 
@@ -126,4 +127,24 @@ fn storm_completes_every_connection() {
     assert_ne!(field(&out.json, "server_cpu_us_per_conn"), "null", "{}", out.json);
     assert_eq!(field(&out.json, "unfinished"), "0");
     assert_eq!(field(&out.json, "bytes_verified"), "19200");
+}
+
+#[test]
+fn a_paced_run_offers_at_most_its_rate() {
+    let out = echo::run(&echo::Config {
+        addr: server(|_| {}),
+        conns: 4,
+        size: 64,
+        warmup: Duration::from_millis(100),
+        duration: Duration::from_millis(500),
+        server_pid: None,
+        rate: Some(200.0),
+    });
+    assert_eq!((out.mismatches, out.connected), (0, 4));
+    assert_eq!(field(&out.json, "errors"), "0");
+    assert_eq!(field(&out.json, "rate"), "200");
+    // 200 messages per second for 0.5 s: 100, give or take one per connection at the
+    // window's edges (and a slow scheduler's late starts, never early ones).
+    let msgs: u64 = field(&out.json, "msgs").parse().unwrap();
+    assert!((60..=104).contains(&msgs), "{msgs} messages: {}", out.json);
 }
