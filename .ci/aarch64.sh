@@ -8,7 +8,8 @@
 # "Architectures"): the greenlet stack overflow report (qemu does not deliver the guard
 # page's SIGSEGV on the alternate stack; the same before greenhub had its own switch),
 # thread and fd counts (qemu's own threads and fds), RLIMIT_AS (qemu reserves the guest's
-# address space up front) and a few timing-sensitive tests when everything runs at once.
+# address space up front) and a few timing-sensitive tests when everything runs at once;
+# --no-fail-fast, so that those expected failures do not hide the other test binaries.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export DEBIAN_FRONTEND=noninteractive
@@ -29,4 +30,4 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64"
 cd "$root"
 # greenhub-c-libs links the system's libpq and libcurl, which are x86-64 here.
 CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}/aarch64 \
-  cargo test --workspace --all-features --exclude greenhub-c-libs --target aarch64-unknown-linux-gnu "$@"
+  cargo test --workspace --all-features --exclude greenhub-c-libs --no-fail-fast --target aarch64-unknown-linux-gnu "$@"
