@@ -95,11 +95,13 @@ impl<S: AsRawFd + AsFd> Evented<S> {
     }
 
     /// Runs a reading operation, parking on readability while it would block.
+    #[inline]
     pub(crate) fn read_with<R>(&self, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
         self.read_until(deadline(self.read_timeout.get()), op)
     }
 
     /// Like [`Evented::read_with`] with an explicit deadline.
+    #[inline]
     pub(crate) fn read_until<R>(
         &self,
         deadline: Option<Instant>,
@@ -120,6 +122,7 @@ impl<S: AsRawFd + AsFd> Evented<S> {
     }
 
     /// Runs a writing operation, parking on writability while it would block.
+    #[inline]
     pub(crate) fn write_with<R>(&self, mut op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
         self.reg.retry(Interest::WRITABLE, deadline(self.write_timeout.get()), || op(&self.io))
     }

@@ -10,6 +10,7 @@
 //!     park.rs     waking tokens and wait queues            timer/guard.rs  armed waits
 //!  2  task.rs     Task and its transitions; the Token and WaitQueue types
 //!     ready.rs    the intrusive run queue (linked through the tasks)
+//!     waiters.rs  the greenlets waiting on one direction of an fd (first inline)
 //!  1  context.rs  where a greenlet resumes  →  sys/switch   timer/mod.rs  the timer heap
 //!     body.rs     an unstarted greenlet's closure, stored inline
 //!  0  stack.rs    pooled stacks  →  sys/ (mmap, guard pages)
@@ -37,6 +38,7 @@ pub(crate) mod stack;
 pub(crate) mod task;
 pub(crate) mod timer;
 pub(crate) mod unwind;
+pub(crate) mod waiters;
 
 #[cfg(test)]
 mod tests {
@@ -44,7 +46,7 @@ mod tests {
     /// the layers above them: the diagram at the top of this file, enforced.
     #[test]
     fn lower_layers_import_only_downward() {
-        let files: [(&str, u32, &str); 7] = [
+        let files: [(&str, u32, &str); 8] = [
             ("stack.rs", 0, include_str!("stack.rs")),
             ("fd_index.rs", 0, include_str!("fd_index.rs")),
             ("context.rs", 1, include_str!("context.rs")),
@@ -52,6 +54,7 @@ mod tests {
             ("timer/mod.rs", 1, include_str!("timer/mod.rs")),
             ("task.rs", 2, include_str!("task.rs")),
             ("ready.rs", 2, include_str!("ready.rs")),
+            ("waiters.rs", 2, include_str!("waiters.rs")),
         ];
         let layer = |path: &str| -> u32 {
             match path {
@@ -59,7 +62,7 @@ mod tests {
                 p if p.starts_with("context") || p.starts_with("body") => 1,
                 "timer::TimerKey" | "timer::Timers" => 1,
                 p if p.starts_with("timer") => 3,
-                p if p.starts_with("task") || p.starts_with("ready") => 2,
+                p if p.starts_with("task") || p.starts_with("ready") || p.starts_with("waiters") => 2,
                 p if p.starts_with("hub") => 4,
                 _ => 3, // park, reactor, remote, unwind
             }

@@ -26,6 +26,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
+use std::num::NonZeroU32;
 use std::ops::BitOr;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::rc::Rc;
@@ -41,6 +42,7 @@ use crate::sched::park::Token;
 use crate::sched::remote::RemoteQueue;
 use crate::sched::task::{Task, Wait, Wake};
 use crate::sched::timer::TimerGuard;
+use crate::sched::waiters::Waiters;
 
 /// How long a hub in a stream of cross-thread hand-offs spins before it sleeps.
 const SPIN_FOR: Duration = Duration::from_micros(20);
@@ -121,16 +123,21 @@ fn bits_of(interest: Interest) -> u8 {
     bits
 }
 
+/// One registered fd: exactly one cache line (`Option<Entry>` too: `gen` is never 0),
+/// which an event and the wait it ends both touch.
+#[repr(align(64))]
 struct Entry {
     fd: RawFd,
-    gen: u32,
+    gen: NonZeroU32,
+    /// Live [`Registration`]s of this fd (0: registered implicitly by the free functions).
+    /// Saturates (four billion clones of one registration): the entry then outlives
+    /// its registrations instead of leaving under one.
+    refs: u32,
     /// Readiness seen since the fd was last found drained (both set at registration:
     /// unknown, so try the operation).
     ready: u8,
-    /// Live [`Registration`]s of this fd (0: registered implicitly by the free functions).
-    refs: usize,
-    readers: Vec<Token>,
-    writers: Vec<Token>,
+    readers: Waiters,
+    writers: Waiters,
 }
 
 /// Registered fds by slot. A slot's generation advances each time it is reused, and
@@ -153,12 +160,12 @@ impl FdTable {
     /// The entry named `(slot, gen)`, if it is still that one.
     #[inline]
     fn get(&self, slot: u32, gen: u32) -> Option<&Entry> {
-        self.entries.get(slot as usize)?.as_ref().filter(|e| e.gen == gen)
+        self.entries.get(slot as usize)?.as_ref().filter(|e| e.gen.get() == gen)
     }
 
     #[inline]
     fn get_mut(&mut self, slot: u32, gen: u32) -> Option<&mut Entry> {
-        self.entries.get_mut(slot as usize)?.as_mut().filter(|e| e.gen == gen)
+        self.entries.get_mut(slot as usize)?.as_mut().filter(|e| e.gen.get() == gen)
     }
 }
 
@@ -233,8 +240,9 @@ impl Reactor {
                 (t.entries.len() - 1) as u32
             }
         };
-        let gen = t.gens[slot as usize].wrapping_add(1);
-        let token = mio::Token(((gen as usize) << 32) | slot as usize);
+        // Never 0 (the niche that keeps `Option<Entry>` one line), also after a wrap.
+        let gen = NonZeroU32::new(t.gens[slot as usize].wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
+        let token = mio::Token(((gen.get() as usize) << 32) | slot as usize);
         let known = t.by_fd.get(fd);
         let both = mio::Interest::READABLE | mio::Interest::WRITABLE;
         match self.registry.register(&mut SourceFd(&fd), token, both) {
@@ -243,8 +251,8 @@ impl Reactor {
                 t.free.push(slot);
                 let old = known.expect("checked");
                 let e = t.entries[old as usize].as_mut().expect("indexed entries exist");
-                e.refs += usize::from(owned);
-                return Ok((old, e.gen));
+                e.refs = e.refs.saturating_add(u32::from(owned));
+                return Ok((old, e.gen.get()));
             }
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 // In epoll but not in the table: the fd's last registration skipped
@@ -262,7 +270,7 @@ impl Reactor {
             }
             Ok(()) => {}
         }
-        t.gens[slot as usize] = gen;
+        t.gens[slot as usize] = gen.get();
         let stale = known.and_then(|old| {
             t.free.push(old);
             t.entries[old as usize].take()
@@ -271,9 +279,9 @@ impl Reactor {
             fd,
             gen,
             ready: READABLE | WRITABLE,
-            refs: usize::from(owned),
-            readers: Vec::new(),
-            writers: Vec::new(),
+            refs: u32::from(owned),
+            readers: Waiters::default(),
+            writers: Waiters::default(),
         });
         t.by_fd.insert(fd, slot);
         debug_assert_eq!(t.by_fd.len() + t.free.len(), t.entries.len(), "fd table index out of step");
@@ -284,7 +292,7 @@ impl Reactor {
                 token.unpark(hub, Wake::Io);
             }
         }
-        Ok((slot, gen))
+        Ok((slot, gen.get()))
     }
 
     /// Forgets `fd` (its waiters are woken to find it gone). `closing`: the fd is closed
@@ -336,16 +344,25 @@ impl Reactor {
         }
     }
 
-    /// Parks the current task until `slot`'s next event for `interest`.
-    fn wait(&self, hub: &Hub, slot: u32, gen: u32, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
+    /// Parks the current task until `slot`'s next event for `interest` (see
+    /// [`Key::wait`], which calls this with its frame around it).
+    #[inline(always)]
+    fn wait_inline(
+        &self,
+        hub: &Hub,
+        slot: u32,
+        gen: u32,
+        interest: Interest,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
         let token = hub.token();
+        // What ends this wait is recorded afresh (the guard's fast path reads it).
+        token.task.set_woken(Wake::None);
         let _timer = TimerGuard::wake_at(hub, deadline, &token);
+        let single = interest != Interest::READABLE | Interest::WRITABLE;
         // The token itself goes into the entry (no clone per wait).
-        let (_waiting, fd) = self.add_waiter(hub, slot, gen, interest, token)?;
-        hub.park(Wait::Io { fd, interest, deadline });
+        let (_waiting, fd) = self.add_waiter(hub, slot, gen, interest, token, single)?;
+        hub.park_inline(Wait::Io { fd, interest, deadline });
         hub.with_current(|task| waited(task))
     }
 
@@ -359,7 +376,7 @@ impl Reactor {
         let mut waits = Vec::with_capacity(entries.len());
         let mut first = (-1, Interest::READABLE);
         for &(slot, gen, interest) in entries {
-            let (waiting, fd) = self.add_waiter(hub, slot, gen, interest, token.clone())?;
+            let (waiting, fd) = self.add_waiter(hub, slot, gen, interest, token.clone(), false)?;
             if waits.is_empty() {
                 first = (fd, interest);
             }
@@ -374,7 +391,8 @@ impl Reactor {
     }
 
     /// Registers `token` as a waiter of entry `slot` for `interest`; the guard withdraws
-    /// it. Also gives the entry's fd.
+    /// it. Also gives the entry's fd. `single`: this is the task's only fd wait, for one
+    /// direction (see [`IoWait`]).
     fn add_waiter<'a>(
         &'a self,
         hub: &'a Hub,
@@ -382,8 +400,9 @@ impl Reactor {
         gen: u32,
         interest: Interest,
         token: Token,
+        single: bool,
     ) -> io::Result<(IoWait<'a>, RawFd)> {
-        let task = Rc::as_ptr(&token.task);
+        debug_assert!(!single || interest.is_readable() != interest.is_writable(), "one direction");
         let mut t = self.table.borrow_mut();
         let Some(e) = t.get_mut(slot, gen) else { return Err(gone()) };
         match (interest.is_readable(), interest.is_writable()) {
@@ -397,29 +416,7 @@ impl Reactor {
         let fd = e.fd;
         drop(t);
         hub.io_waits().up();
-        Ok((IoWait { reactor: self, hub, slot, gen, task }, fd))
-    }
-
-    /// The retry loop (see [`Registration::retry`]) on entry `slot`.
-    fn retry<R>(
-        &self,
-        hub: &Hub,
-        slot: u32,
-        gen: u32,
-        interest: Interest,
-        deadline: Option<Instant>,
-        mut op: impl FnMut() -> io::Result<R>,
-    ) -> io::Result<R> {
-        loop {
-            if self.readiness(slot, gen) & interest.bits() == 0 {
-                self.wait(hub, slot, gen, interest, deadline)?;
-            }
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(slot, gen, interest.bits()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                r => return r,
-            }
-        }
+        Ok((IoWait { hub, slot, gen, single }, fd))
     }
 
     /// Polls the OS and wakes the waiters of the fds that became ready.
@@ -469,11 +466,11 @@ impl Reactor {
                 }
                 if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                     e.ready |= READABLE;
-                    wake.append(&mut e.readers);
+                    e.readers.take_into(&mut wake);
                 }
                 if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
                     e.ready |= WRITABLE;
-                    wake.append(&mut e.writers);
+                    e.writers.take_into(&mut wake);
                 }
             }
         }
@@ -501,31 +498,132 @@ fn gone() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "the fd is no longer registered with this hub (closed elsewhere?)")
 }
 
+/// An entry's name in the fd table, `(slot, gen)`: what a [`Registration`] or a raw-fd
+/// operation runs the retry loop on.
+#[derive(Clone, Copy)]
+struct Key {
+    slot: u32,
+    gen: u32,
+}
+
+impl Key {
+    /// The loop every cooperative operation runs (see [`Registration::retry`]), written
+    /// once. Inlined into the socket operation, with the table accesses and the wait out
+    /// of line: the operation's frame then keeps only its own state (the buffer, the
+    /// socket, the deadline) across a park, which is what a waiting connection's next
+    /// event finds cold (docs/performance.md, sixth pass).
+    #[inline(always)]
+    fn retry<R>(
+        self,
+        interest: Interest,
+        deadline: Option<Instant>,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let bits = interest.bits();
+        loop {
+            if self.readiness() & bits == 0 {
+                self.wait(interest, deadline)?;
+            }
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(bits),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
+    /// The entry's readiness bits (all set without a reactor: nothing is known, try).
+    #[inline(never)]
+    fn readiness(self) -> u8 {
+        hub::with(|hub| hub.reactor_if_any().map_or(READABLE | WRITABLE, |r| r.readiness(self.slot, self.gen)))
+    }
+
+    #[inline(never)]
+    fn clear(self, bits: u8) {
+        hub::with(|hub| {
+            if let Some(r) = hub.reactor_if_any() {
+                r.clear_readiness(self.slot, self.gen, bits);
+            }
+        })
+    }
+
+    /// Parks the current task until the entry's next event for `interest`, or until
+    /// `deadline` (then `TimedOut`).
+    #[inline]
+    fn wait(self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+        match deadline {
+            None => self.wait_untimed(interest),
+            Some(d) => self.wait_timed(interest, d),
+        }
+    }
+
+    /// The usual socket wait, without a deadline. Out of line and small on purpose: its
+    /// frame (the park and the switch inlined into it) is, with the operation's, the
+    /// part of a waiting connection's stack that the connection's next event finds
+    /// cold, so it keeps only a few words across the park.
+    #[inline(never)]
+    fn wait_untimed(self, interest: Interest) -> io::Result<()> {
+        hub::with(move |hub| hub.reactor()?.wait_inline(hub, self.slot, self.gen, interest, None))
+    }
+
+    /// A wait with a deadline (a timer armed for the park).
+    #[inline(never)]
+    fn wait_timed(self, interest: Interest, deadline: Instant) -> io::Result<()> {
+        if Instant::now() >= deadline {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        hub::with(move |hub| hub.reactor()?.wait_inline(hub, self.slot, self.gen, interest, Some(deadline)))
+    }
+}
+
 /// Withdraws an fd waiter (when its wait ends, is killed or times out).
+///
+/// It drops on the waiter's own stack, so the current task is the waiter: its tokens
+/// are found by that task's address. With `single` (one wait, one direction), an
+/// I/O wake-up proves there is nothing to withdraw: the event took every waiter of
+/// that direction out of the entry, and the other ways to end with `Wake::Io` (the
+/// entry removed, or found stale) took the whole entry out of the table. `wait`
+/// resets the task's `woken` before it registers, so a wake-up of an earlier wait is
+/// never taken for this one's.
 struct IoWait<'a> {
-    reactor: &'a Reactor,
     hub: &'a Hub,
     slot: u32,
     gen: u32,
-    /// The waiting task, to find its tokens by (compared, never dereferenced: the tokens
-    /// hold the task; an event that woke it already took them out).
-    task: *const Task,
+    single: bool,
 }
 
 impl Drop for IoWait<'_> {
+    #[inline]
     fn drop(&mut self) {
-        let mut t = self.reactor.table.borrow_mut();
-        if let Some(e) = t.get_mut(self.slot, self.gen) {
-            let mine = |tok: &Token| std::ptr::eq(Rc::as_ptr(&tok.task), self.task);
-            if !e.readers.is_empty() {
-                e.readers.retain(|tok| !mine(tok));
-            }
-            if !e.writers.is_empty() {
-                e.writers.retain(|tok| !mine(tok));
-            }
-        }
-        drop(t);
         self.hub.io_waits().down();
+        let hub = self.hub;
+        let nothing_left = self.single && hub.with_current(|task| task.woken()) == Wake::Io;
+        // (Debug builds withdraw anyway, to check that claim.)
+        if cfg!(debug_assertions) || !nothing_left {
+            let removed = self.withdraw();
+            debug_assert!(!nothing_left || removed == 0, "an I/O wake-up left a token behind");
+        }
+    }
+}
+
+impl IoWait<'_> {
+    /// Removes the current task's tokens from the entry, if it is still there; how many.
+    #[inline(never)]
+    fn withdraw(&self) -> usize {
+        let Some(reactor) = self.hub.reactor_if_any() else { return 0 };
+        let task = self.hub.with_current(Rc::as_ptr);
+        let mut t = reactor.table.borrow_mut();
+        let Some(e) = t.get_mut(self.slot, self.gen) else { return 0 };
+        // Compared, never dereferenced (the tokens hold the task).
+        let mine = |tok: &Token| std::ptr::eq(Rc::as_ptr(&tok.task), task);
+        let before = e.readers.iter().chain(e.writers.iter()).count();
+        if !e.readers.is_empty() {
+            e.readers.retain(|tok| !mine(tok));
+        }
+        if !e.writers.is_empty() {
+            e.writers.retain(|tok| !mine(tok));
+        }
+        before - e.readers.iter().chain(e.writers.iter()).count()
     }
 }
 
@@ -546,8 +644,9 @@ pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
     hub::with(|hub| {
         let reactor = hub.reactor()?;
         let (slot, gen) = reactor.lookup(hub, fd, false)?;
-        reactor.wait(hub, slot, gen, interest, deadline)
-    })
+        Ok::<_, io::Error>(Key { slot, gen })
+    })?
+    .wait(interest, deadline)
 }
 
 /// Parks until any of `fds` may be ready for its interest, or until `deadline` (then
@@ -603,8 +702,9 @@ pub fn retry_fd<R>(
     hub::with(|hub| {
         let reactor = hub.reactor()?;
         let (slot, gen) = reactor.lookup(hub, fd, false)?;
-        reactor.retry(hub, slot, gen, interest, deadline, op)
-    })
+        Ok::<_, io::Error>(Key { slot, gen })
+    })?
+    .retry(interest, deadline, op)
 }
 
 /// Parks the calling greenlet (or the thread, as greenlet zero) until `fd` becomes
@@ -673,7 +773,7 @@ pub fn deregister(fd: RawFd) {
                 let t = r.table.borrow();
                 t.by_fd.get(fd).and_then(|slot| {
                     let e = t.entries[slot as usize].as_ref()?;
-                    (e.refs == 0).then_some((slot, e.gen))
+                    (e.refs == 0).then_some((slot, e.gen.get()))
                 })
             };
             if let Some((slot, gen)) = found {
@@ -757,13 +857,14 @@ impl Registration {
     /// assert_eq!(&buf[..n], b"ok");
     /// drop(w.get());
     /// ```
+    #[inline]
     pub fn retry<R>(
         &self,
         interest: Interest,
         deadline: Option<Instant>,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        hub::with(|hub| hub.reactor()?.retry(hub, self.slot, self.gen, interest, deadline, op))
+        Key { slot: self.slot, gen: self.gen }.retry(interest, deadline, op)
     }
 
     /// Parks until the fd may be ready for `interest` (see [`wait_fd`]).
@@ -777,7 +878,7 @@ impl Registration {
     /// reg.wait(Interest::READABLE | Interest::WRITABLE, None).unwrap(); // writable
     /// ```
     pub fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
-        hub::with(|hub| hub.reactor()?.wait(hub, self.slot, self.gen, interest, deadline))
+        Key { slot: self.slot, gen: self.gen }.wait(interest, deadline)
     }
 
     /// The registered fd.
@@ -904,16 +1005,12 @@ impl Registration {
     }
 
     fn readiness(&self) -> u8 {
-        hub::with(|hub| hub.reactor_if_any().map_or(READABLE | WRITABLE, |r| r.readiness(self.slot, self.gen)))
+        Key { slot: self.slot, gen: self.gen }.readiness()
     }
 
     #[inline]
     fn clear(&self, bits: u8) {
-        hub::with(|hub| {
-            if let Some(r) = hub.reactor_if_any() {
-                r.clear_readiness(self.slot, self.gen, bits);
-            }
-        })
+        Key { slot: self.slot, gen: self.gen }.clear(bits);
     }
 
     /// See [`wait_writable`].
@@ -936,7 +1033,7 @@ impl Clone for Registration {
             if let Some(r) = hub.reactor_if_any() {
                 let mut t = r.table.borrow_mut();
                 if let Some(e) = t.get_mut(self.slot, self.gen) {
-                    e.refs += 1;
+                    e.refs = e.refs.saturating_add(1);
                 }
             }
         });
@@ -968,6 +1065,12 @@ mod tests {
     use crate::sched::hub;
 
     #[test]
+    fn an_entry_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Option<super::Entry>>(), 64);
+        assert_eq!(std::mem::align_of::<super::Entry>(), 64);
+    }
+
+    #[test]
     fn a_reused_slot_gets_a_new_generation() {
         let (a, b) = UnixStream::pair().unwrap();
         hub::with(|hub| {
@@ -988,5 +1091,116 @@ mod tests {
             r.remove(hub, s2, g2, false);
             assert_eq!(r.registered(), 0);
         });
+    }
+
+    /// A slot's generation never becomes 0 (the niche of `Option<Entry>`), also when it
+    /// wraps: the slot's next entry is generation 1.
+    #[test]
+    fn a_generation_wraps_past_zero() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        hub::with(|hub| {
+            let r = hub.reactor().unwrap();
+            let (s1, g1) = r.lookup(hub, a.as_raw_fd(), true).unwrap();
+            r.remove(hub, s1, g1, false);
+            r.table.borrow_mut().gens[s1 as usize] = u32::MAX;
+            let (s2, g2) = r.lookup(hub, a.as_raw_fd(), true).unwrap();
+            assert_eq!((s2, g2), (s1, 1));
+            assert_eq!(r.readiness(s2, u32::MAX), 0, "the wrapped-from name finds nothing");
+            r.remove(hub, s2, g2, false);
+        });
+    }
+
+    /// Tokens left in the entry of `fd` (0 when every wait withdrew its own).
+    fn tokens_of(fd: std::os::fd::RawFd) -> usize {
+        hub::with(|hub| {
+            let r = hub.reactor().unwrap();
+            let t = r.table.borrow();
+            let slot = t.by_fd.get(fd).expect("registered");
+            let e = t.entries[slot as usize].as_ref().expect("indexed entries exist");
+            e.readers.iter().chain(e.writers.iter()).count()
+        })
+    }
+
+    /// However a socket wait ends, it leaves no token in the fd's entry: woken by its
+    /// event (the fast path, which skips the withdrawal), timed out, killed, or ended
+    /// before it parked (a kill pending inside `ffi::no_unwind`, right after a wait that
+    /// an event ended: that earlier wake-up must not pass for this wait's).
+    #[test]
+    fn every_way_a_wait_ends_leaves_no_token_behind() {
+        use std::cell::Cell;
+        use std::io::{Read, Write};
+        use std::time::{Duration, Instant};
+
+        use crate::{GreenletError, Interest, Registration};
+
+        std::thread::spawn(|| {
+            let (a, b) = UnixStream::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            let fd = a.as_raw_fd();
+            let a = std::rc::Rc::new((a, Registration::new(std::os::fd::AsFd::as_fd(&b)).unwrap()));
+            drop(a.1.clone()); // (a registration of the other end: unrelated entries stay out of it)
+            let reg = std::rc::Rc::new(Registration::new(std::os::fd::AsFd::as_fd(&a.0)).unwrap());
+            let read = {
+                let (a, reg) = (a.clone(), reg.clone());
+                move || {
+                    let mut buf = [0u8; 8];
+                    reg.retry(Interest::READABLE, None, || (&a.0).read(&mut buf))
+                }
+            };
+
+            // Woken by its event.
+            let g = crate::spawn(read.clone());
+            crate::yield_now();
+            assert_eq!(tokens_of(fd), 1, "parked: its token is in the entry");
+            (&b).write_all(b"x").unwrap();
+            assert_eq!(g.get().unwrap().unwrap(), 1);
+            assert_eq!(tokens_of(fd), 0);
+
+            // Timed out.
+            let e = reg.wait(Interest::READABLE, Some(Instant::now() + Duration::from_millis(5))).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+            assert_eq!(tokens_of(fd), 0);
+
+            // Killed while parked.
+            let g = crate::spawn(read.clone());
+            crate::yield_now();
+            assert_eq!(tokens_of(fd), 1);
+            g.kill();
+            assert_eq!(g.get().map(|_| ()), Err(GreenletError::Killed));
+            assert_eq!(tokens_of(fd), 0);
+
+            // Inside `no_unwind`: one read ended by its event, then a kill, then a wait
+            // that returns without parking.
+            let seen = std::rc::Rc::new(std::cell::Cell::new(None));
+            let (read_done, killed) = (std::rc::Rc::new(Cell::new(false)), std::rc::Rc::new(Cell::new(false)));
+            let g = crate::spawn({
+                let (read, seen, read_done, killed) = (read.clone(), seen.clone(), read_done.clone(), killed.clone());
+                move || {
+                    let _ = crate::ffi::no_unwind(|| {
+                        let first = read().map_err(|e| e.kind()); // ended by its event
+                        read_done.set(true);
+                        while !killed.get() {
+                            crate::yield_now(); // runnable, not parked: the kill wakes nothing
+                        }
+                        let second = read().map_err(|e| e.raw_os_error()); // never parks
+                        seen.set(Some((first, second)));
+                    });
+                }
+            });
+            crate::yield_now();
+            assert_eq!(tokens_of(fd), 1);
+            (&b).write_all(b"y").unwrap();
+            while !read_done.get() {
+                crate::sleep(Duration::from_millis(1));
+            }
+            g.kill();
+            killed.set(true);
+            assert_eq!(g.get(), Err(GreenletError::Killed));
+            assert_eq!(seen.get(), Some((Ok(1), Err(Some(libc::ECANCELED)))), "the second wait ended at once");
+            assert_eq!(tokens_of(fd), 0, "the wait that never parked withdrew its token");
+            drop((reg, read));
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -185,7 +185,7 @@ impl Hub {
     /// runs on, which stays alive while any of its frames do (it is `root`, held by the
     /// hub, or a live greenlet, held by the live table until it finishes, which it cannot
     /// do while `f` is on its stack).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn with_current<R>(&self, f: impl FnOnce(&Rc<Task>) -> R) -> R {
         // SAFETY: `current` always holds `Rc::into_raw` of the running task, owning one
         // count (invariant), so it is alive now. `ManuallyDrop` borrows that count
@@ -472,10 +472,20 @@ impl Hub {
     /// wake-up would: the tokens registered for it (a remote waker already fired, say)
     /// must never end a later wait of the same greenlet.
     pub(crate) fn park(&self, wait: Wait) {
-        self.with_current(|cur| self.park_current(cur, wait));
+        self.park_inline(wait);
     }
 
-    #[inline]
+    /// [`Hub::park`] inlined into its caller (the socket wait: one frame fewer on a
+    /// waiting greenlet's stack).
+    #[inline(always)]
+    pub(crate) fn park_inline(&self, wait: Wait) {
+        self.with_current(
+            #[inline(always)]
+            |cur| self.park_current(cur, wait),
+        );
+    }
+
+    #[inline(always)]
     fn park_current(&self, cur: &Rc<Task>, wait: Wait) {
         if !cur.cancel().is_none() {
             if let Some(signal) = unwind::deliverable(self, cur) {

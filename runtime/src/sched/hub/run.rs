@@ -135,7 +135,7 @@ impl Hub {
     /// The next task to run, off the run queue: entries of tasks that finished while
     /// queued are skipped, greenlets other than the one running the panic hook are
     /// deferred meanwhile, and an unstarted greenlet gets its stack here.
-    #[inline]
+    #[inline(always)]
     fn next_runnable(&self) -> Option<Rc<Task>> {
         loop {
             let task = self.run_queue.pop_front()?;
@@ -197,7 +197,7 @@ impl Hub {
                     if leave == Leave::Yield && !unsafe { self.run_queue.try_push_back_raw(Rc::as_ptr(cur)) } {
                         // SAFETY: `next` was just popped, with its entry's count.
                         unsafe { self.run_queue.push_front_raw(next) };
-                        return self.switch_slow_then(cur, leave, then);
+                        return self.switch_slow_then_for(cur, leave, then);
                     }
                     if leave == Leave::Yield {
                         cur.yielded();
@@ -212,13 +212,26 @@ impl Hub {
                 unsafe { self.run_queue.push_front_raw(next) };
             }
         }
-        self.switch_slow_then(cur, leave, then)
+        self.switch_slow_then_for(cur, leave, then)
     }
 
-    /// `switch_slow`, then `then` (see `switch_out`).
+    /// `switch_slow_then` with `leave` made a constant of the copy (the callers' is
+    /// one: this `match` folds), so that no copy tests it at run time whatever the
+    /// optimiser's view of its call sites.
+    #[inline(always)]
+    fn switch_slow_then_for(&self, cur: &Task, leave: Leave, then: impl Fn(&Task)) {
+        debug_assert_ne!(leave, Leave::Exit, "a body's return leaves through its own switch");
+        if leave == Leave::Yield {
+            self.switch_slow_then::<true>(cur, then)
+        } else {
+            self.switch_slow_then::<false>(cur, then)
+        }
+    }
+
+    /// `switch_slow`, then `then` (see `switch_out`); `YIELD`: the leave is a yield.
     #[inline(never)]
-    fn switch_slow_then(&self, cur: &Task, leave: Leave, then: impl Fn(&Task)) {
-        then(self.switch_slow(cur, leave))
+    fn switch_slow_then<const YIELD: bool>(&self, cur: &Task, then: impl Fn(&Task)) {
+        then(self.switch_slow(cur, if YIELD { Leave::Yield } else { Leave::Park }))
     }
 
     /// `switch_out` for everything but the common case. `until_check` is decremented
