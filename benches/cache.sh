@@ -42,15 +42,9 @@ CARGO_TARGET_DIR=$target/harness cargo build --quiet --release --workspace --bin
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 tmp=$(mktemp -d /tmp/greenhub-cache.XXXXXX)
 spid=""
-stop_server() {
-  [ -n "$spid" ] || return 0
-  kill -TERM "$spid" 2>/dev/null
-  for _ in $(seq 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$spid" 2>/dev/null
-  wait "$spid" 2>/dev/null
-  spid=""
-}
-trap 'stop_server; rm -rf "$tmp"' EXIT
+# shellcheck source=benches/server.sh
+. "$root/benches/server.sh"
+trap 'stop_server 100; rm -rf "$tmp"' EXIT
 
 # one run: prints "messages Ir D1-misses LL-misses" (data reads + writes for the misses)
 run() {
@@ -64,7 +58,7 @@ run() {
   for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   line=$(taskset -c 1 "$bin/loadgen" --addr "127.0.0.1:$port" --conns "$conns" --duration "$secs" \
     --warmup 0 --rate "$rate" --json)
-  stop_server
+  stop_server 100
   echo "$line" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)

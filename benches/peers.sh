@@ -107,14 +107,8 @@ logs=$(mktemp -d /tmp/greenhub-peers.XXXXXX)
 : > "$out"
 
 spid=""
-stop_server() {
-  [ -n "$spid" ] || return 0
-  kill -TERM "$spid" 2>/dev/null
-  for _ in $(seq 30); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$spid" 2>/dev/null
-  wait "$spid" 2>/dev/null
-  spid=""
-}
+# shellcheck source=benches/server.sh
+. "$root/benches/server.sh"
 trap stop_server EXIT
 trap 'stop_server; exit 130' INT TERM
 
