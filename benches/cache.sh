@@ -49,6 +49,7 @@ trap 'stop_server 100; rm -rf "$tmp"' EXIT
 # one run: prints "messages Ir D1-misses LL-misses" (data reads + writes for the misses)
 run() {
   local name=$1 secs=$2 port line
+  rm -f "$tmp/cg.out"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   # shellcheck disable=SC2086
   taskset -c 0 valgrind --tool=cachegrind --cache-sim=yes --cachegrind-out-file="$tmp/cg.out" \
@@ -59,6 +60,8 @@ run() {
   line=$(taskset -c 1 "$bin/loadgen" --addr "127.0.0.1:$port" --conns "$conns" --duration "$secs" \
     --warmup 0 --rate "$rate" --json)
   stop_server 100
+  [ -n "$line" ] || { echo "cache.sh: the load generator failed against $name" >&2; return 1; }
+  [ -s "$tmp/cg.out" ] || { echo "cache.sh: $name wrote no cachegrind output:" >&2; tail -5 "$tmp/server.log" >&2; return 1; }
   echo "$line" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
