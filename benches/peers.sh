@@ -5,8 +5,10 @@
 # harness's own load generator in one run.
 #
 # usage: bash benches/peers.sh [options] [PEER ...]
-#   PEER        mio-raw tokio-ct tokio-mt may-1 may-2 std-threads gevent go
-#               (default: mio-raw tokio-ct may-1 gevent); greenhub always runs
+#   PEER        mio-raw tokio-ct tokio-mt may-1 may-2 std-threads gevent go, or
+#               greenhub-16k (the same server with 16 KiB handler stacks, see
+#               docs/performance.md) (default: mio-raw tokio-ct may-1 gevent);
+#               greenhub always runs
 #   --repeat R  R rounds over all servers, interleaved in time; tables show the median
 #               and the min–max range
 #   --no-pin    servers and loadgen share both cores (default: server on CPU 0,
@@ -47,8 +49,8 @@ while [ $# -gt 0 ]; do
     --rate) rate=$2; shift ;;
     --storm) storm=$2; shift ;;
     --storm-concurrency) storm_conc=$2; shift ;;
-    --list) echo "greenhub greenhub-2 mio-raw tokio-ct tokio-mt may-1 may-2 std-threads gevent go"; exit 0 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    --list) echo "greenhub greenhub-2 greenhub-16k mio-raw tokio-ct tokio-mt may-1 may-2 std-threads gevent go"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     -*) echo "peers.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
     *) peers+=("$1") ;;
   esac
@@ -59,6 +61,7 @@ done
 declare -A cmd=(
   [greenhub]="$target/release/examples/echo_server --port {port}"
   [greenhub-2]="$target/release/examples/echo_server --port {port} --threads 2"
+  [greenhub-16k]="$target/release/examples/echo_server --port {port} --stack-size 16384"
   [mio-raw]="$bin/mio-raw {port}"
   [tokio-ct]="$bin/tokio-ct {port}"
   [tokio-mt]="$bin/tokio-mt {port} --workers 2"

@@ -513,3 +513,104 @@ fn closed_sockets_leave_epoll_and_into_std_deregisters() {
     out.assert_ok();
     assert!(out.stdout.contains("ok\n"), "{}", out.stdout);
 }
+
+/// Sums a 384 KiB array kept on the stack: more than a default (256 KiB) stack holds.
+#[inline(never)]
+fn sum_on_stack(seed: u8) -> u64 {
+    let big = std::hint::black_box([seed; 384 * 1024]);
+    big.iter().map(|&b| u64::from(b)).sum()
+}
+
+/// A handler that reads one byte and answers with `sum_on_stack` of it.
+fn deep_handler(mut conn: TcpStream, _peer: SocketAddr) {
+    let mut b = [0u8; 1];
+    if conn.read_exact(&mut b).is_ok() {
+        let _ = conn.write_all(&sum_on_stack(b[0]).to_le_bytes());
+    }
+}
+
+fn ask_deep(addr: SocketAddr, seed: u8) -> u64 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(&[seed]).unwrap();
+    let mut b = [0u8; 8];
+    s.read_exact(&mut b).unwrap();
+    u64::from_le_bytes(b)
+}
+
+#[test]
+fn child_stream_server_with_big_handler_stacks() {
+    if !greenhub_testkit::is_child() {
+        return;
+    }
+    // Limited and unlimited handler sets both take the size.
+    for max in [Some(2), None] {
+        let server = StreamServer::bind("127.0.0.1:0", deep_handler).unwrap().stack_size(4 << 20);
+        let server = match max {
+            Some(n) => server.max_connections(n),
+            None => server,
+        };
+        let server = server.start().unwrap();
+        let addr = server.local_addr();
+        let clients: Vec<_> = (1..=3u8).map(|seed| spawn(move || ask_deep(addr, seed))).collect();
+        joinall(&clients);
+        let sums: Vec<_> = clients.iter().map(|c| c.value()).collect();
+        assert_eq!(sums, [1u64, 2, 3].map(|k| Some(k * 384 * 1024)));
+        server.stop(Duration::from_secs(1));
+    }
+    println!("served on 4 MiB stacks");
+}
+
+#[test]
+fn stream_server_runs_each_handler_on_the_stack_size_given() {
+    // In a child: were the size ignored, the handler would overflow its stack and abort.
+    let out = greenhub_testkit::child("child_stream_server_with_big_handler_stacks", Duration::from_secs(60));
+    out.assert_ok();
+    assert!(out.stdout.contains("served on 4 MiB stacks"), "{}", out.stderr);
+}
+
+#[test]
+fn child_stream_server_with_small_handler_stacks() {
+    if !greenhub_testkit::is_child() {
+        return;
+    }
+    let server = StreamServer::bind("127.0.0.1:0", deep_handler).unwrap().stack_size(16 * 1024).start().unwrap();
+    let _ = ask_deep(server.local_addr(), 1);
+    eprintln!("unreachable: the handler's overflow must abort");
+}
+
+#[test]
+fn a_handler_that_outgrows_a_small_stack_is_reported_and_aborts() {
+    let out = greenhub_testkit::child("child_stream_server_with_small_handler_stacks", Duration::from_secs(60));
+    assert_eq!(out.signal, Some(libc::SIGABRT), "{}", out.stderr);
+    assert!(out.stderr.contains("overflowed its 16 KiB stack"), "{}", out.stderr);
+    assert!(!out.stderr.contains("unreachable"), "{}", out.stderr);
+}
+
+#[test]
+fn child_datagram_server_with_big_handler_stacks() {
+    if !greenhub_testkit::is_child() {
+        return;
+    }
+    let server = greenhub::server::DatagramServer::bind("127.0.0.1:0", |d: &[u8], peer, sock: &UdpSocket| {
+        let _ = sock.send_to(&sum_on_stack(d[0]).to_le_bytes(), peer);
+    })
+    .unwrap()
+    .stack_size(4 << 20)
+    .start()
+    .unwrap();
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.send_to(&[5], server.local_addr()).unwrap();
+    let mut b = [0u8; 8];
+    let (n, _) = c.recv_from(&mut b).unwrap();
+    assert_eq!((n, u64::from_le_bytes(b)), (8, 5 * 384 * 1024));
+    server.stop(Duration::from_secs(1));
+    println!("datagram served on a 4 MiB stack");
+}
+
+#[test]
+fn datagram_server_runs_each_handler_on_the_stack_size_given() {
+    let out = greenhub_testkit::child("child_datagram_server_with_big_handler_stacks", Duration::from_secs(60));
+    out.assert_ok();
+    assert!(out.stdout.contains("datagram served on a 4 MiB stack"), "{}", out.stderr);
+}

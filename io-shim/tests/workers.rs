@@ -80,3 +80,47 @@ fn the_grace_period_ends_with_a_kill() {
     let mut buf = [0u8; 1];
     assert_eq!(c.read(&mut buf).unwrap(), 0, "the killed handler closed the connection");
 }
+
+/// Sums a 384 KiB array kept on the stack: more than a default (256 KiB) stack holds.
+#[inline(never)]
+fn sum_on_stack(seed: u8) -> u64 {
+    let big = std::hint::black_box([seed; 384 * 1024]);
+    big.iter().map(|&b| u64::from(b)).sum()
+}
+
+#[test]
+fn child_workers_with_big_handler_stacks() {
+    if !greenhub_testkit::is_child() {
+        return;
+    }
+    let deep = |mut c: TcpStream, _peer: SocketAddr| {
+        let mut b = [0u8; 1];
+        if c.read_exact(&mut b).is_ok() {
+            let _ = c.write_all(&sum_on_stack(b[0]).to_le_bytes());
+        }
+    };
+    let server =
+        StreamServer::bind("127.0.0.1:0", deep).unwrap().stack_size(4 << 20).workers(2).unwrap().start().unwrap();
+    let sums: Vec<u64> = (1..=8u8)
+        .map(|seed| {
+            let mut c = StdStream::connect(server.local_addr()).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            c.write_all(&[seed]).unwrap();
+            let mut b = [0u8; 8];
+            c.read_exact(&mut b).unwrap();
+            u64::from_le_bytes(b)
+        })
+        .collect();
+    assert_eq!(sums, (1..=8u64).map(|k| k * 384 * 1024).collect::<Vec<_>>());
+    assert_eq!(server.accepted().iter().sum::<usize>(), 8);
+    server.stop(Duration::from_secs(1));
+    println!("workers served on 4 MiB stacks");
+}
+
+#[test]
+fn workers_run_each_handler_on_the_stack_size_given() {
+    // In a child: were the size lost on the way to the workers, a handler would overflow.
+    let out = greenhub_testkit::child("child_workers_with_big_handler_stacks", Duration::from_secs(60));
+    out.assert_ok();
+    assert!(out.stdout.contains("workers served on 4 MiB stacks"), "{}", out.stderr);
+}

@@ -131,6 +131,35 @@ fn pool_spawn_waits_while_full() {
 }
 
 #[test]
+fn pool_spawn_with_waits_while_full_and_keeps_the_builders_name_and_stack() {
+    let l = log();
+    let pool = Pool::new(1);
+    let gs: Vec<_> = (0..3)
+        .map(|i| {
+            let gl = l.clone();
+            // 2 MiB stacks: a 384 KiB frame would overflow the default 256 KiB one.
+            let b = greenhub::Builder::new().name(format!("member{i}")).stack_size(2 << 20);
+            let g = pool.spawn_with(b, move || {
+                push(&gl, format!("start{i}"));
+                let big = std::hint::black_box([i as u8; 384 * 1024]);
+                sleep(Duration::from_millis(2));
+                (greenhub::current_name(), big.iter().map(|&b| u64::from(b)).sum::<u64>())
+            });
+            push(&l, format!("spawned{i}"));
+            g
+        })
+        .collect();
+    joinall(&gs);
+    assert_eq!(joined(&l), "spawned0 start0 spawned1 start1 spawned2 start2");
+    let got: Vec<_> = gs.iter().map(|g| g.value().unwrap()).collect();
+    let want: Vec<_> = (0..3u64).map(|i| (Some(format!("member{i}")), i * 384 * 1024)).collect();
+    assert_eq!(got, want);
+    let group = Group::new();
+    let g = group.spawn_with(greenhub::Builder::new().name("in-group"), greenhub::current_name);
+    assert_eq!(g.get(), Ok(Some("in-group".to_string())));
+}
+
+#[test]
 fn a_panic_in_a_pooled_greenlet_does_not_break_the_pool() {
     let pool = Pool::new(1);
     let bad = pool.spawn(|| -> u8 { panic!("pooled failure") });

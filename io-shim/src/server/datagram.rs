@@ -5,8 +5,6 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use greenhub_runtime::pool::Pool;
-
 use super::{Conns, ServerHandle};
 use crate::net::{ToSocketAddrs, UdpSocket};
 
@@ -34,6 +32,7 @@ pub struct DatagramServer<H> {
     socket: UdpSocket,
     handler: H,
     max_handlers: Option<usize>,
+    stack_size: Option<usize>,
 }
 
 impl<H> fmt::Debug for DatagramServer<H> {
@@ -41,6 +40,7 @@ impl<H> fmt::Debug for DatagramServer<H> {
         f.debug_struct("DatagramServer")
             .field("socket", &self.socket)
             .field("max_handlers", &self.max_handlers)
+            .field("stack_size", &self.stack_size)
             .finish()
     }
 }
@@ -71,7 +71,7 @@ where
     /// # drop(server);
     /// ```
     pub fn from_socket(socket: UdpSocket, handler: H) -> DatagramServer<H> {
-        DatagramServer { socket, handler, max_handlers: None }
+        DatagramServer { socket, handler, max_handlers: None, stack_size: None }
     }
 
     /// Runs at most `n` handlers at once (the receiver waits for a free slot).
@@ -84,6 +84,20 @@ where
     /// ```
     pub fn max_handlers(mut self, n: usize) -> DatagramServer<H> {
         self.max_handlers = Some(n);
+        self
+    }
+
+    /// Runs each handler on a stack of `bytes` usable bytes; see
+    /// [`StreamServer::stack_size`](super::StreamServer::stack_size).
+    ///
+    /// ```
+    /// # use greenhub::{net::UdpSocket, server::DatagramServer};
+    /// # fn handler(_d: &[u8], _p: std::net::SocketAddr, _s: &UdpSocket) {}
+    /// let server = DatagramServer::bind("127.0.0.1:0", handler).unwrap().stack_size(16 * 1024);
+    /// # drop(server);
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> DatagramServer<H> {
+        self.stack_size = Some(bytes);
         self
     }
 
@@ -110,8 +124,8 @@ where
     /// g.kill();
     /// ```
     pub fn serve_forever(self) -> io::Result<()> {
-        let conns = Conns::new(self.max_handlers);
-        receive_loop(&self.socket, conns.pool(), &self.handler)
+        let conns = Conns::new(self.max_handlers, self.stack_size);
+        receive_loop(&self.socket, &conns, &self.handler)
     }
 
     /// Receives in a greenlet of its own; the handle stops the server (closing the
@@ -125,16 +139,16 @@ where
     /// ```
     pub fn start(self) -> io::Result<ServerHandle> {
         let addr = self.socket.local_addr()?;
-        let conns = Conns::new(self.max_handlers);
-        let (socket, pool, handler) = (self.socket.try_clone()?, conns.pool().clone(), self.handler);
+        let conns = Conns::new(self.max_handlers, self.stack_size);
+        let (socket, handlers, handler) = (self.socket.try_clone()?, conns.clone(), self.handler);
         let receiver = greenhub_runtime::Builder::new()
             .name(format!("DatagramServer {addr}"))
-            .spawn(move || receive_loop(&socket, &pool, &handler));
+            .spawn(move || receive_loop(&socket, &handlers, &handler));
         Ok(ServerHandle::new(addr, Box::new(self.socket), receiver, conns))
     }
 }
 
-fn receive_loop<H>(socket: &UdpSocket, pool: &Pool, handler: &H) -> io::Result<()>
+fn receive_loop<H>(socket: &UdpSocket, conns: &Conns, handler: &H) -> io::Result<()>
 where
     H: Fn(&[u8], SocketAddr, &UdpSocket) + Clone + 'static,
 {
@@ -144,7 +158,7 @@ where
             Ok((n, peer)) => {
                 let data = buf[..n].to_vec();
                 let (h, sock) = (handler.clone(), socket.try_clone()?);
-                pool.spawn(move || h(&data, peer, &sock));
+                conns.spawn(move || h(&data, peer, &sock));
             }
             // ICMP errors of earlier replies, reported on this socket: not fatal.
             Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset) => {}

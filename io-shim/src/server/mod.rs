@@ -52,6 +52,7 @@ pub struct StreamServer<H> {
     pub(crate) listener: TcpListener,
     pub(crate) handler: H,
     pub(crate) max_connections: Option<usize>,
+    pub(crate) stack_size: Option<usize>,
 }
 
 impl<H> fmt::Debug for StreamServer<H> {
@@ -59,30 +60,49 @@ impl<H> fmt::Debug for StreamServer<H> {
         f.debug_struct("StreamServer")
             .field("listener", &self.listener)
             .field("max_connections", &self.max_connections)
+            .field("stack_size", &self.stack_size)
             .finish()
     }
 }
 
+/// The handlers of a server: the set they belong to (limited or not) and the stack size
+/// they are spawned with.
 #[derive(Clone)]
-pub(crate) enum Conns {
+pub(crate) struct Conns {
+    set: ConnSet,
+    stack_size: Option<usize>,
+}
+
+#[derive(Clone)]
+enum ConnSet {
     Limited(Pool),
     Unlimited(Group),
 }
 
 impl Conns {
-    /// At most `max` handlers at once, or any number.
-    pub(crate) fn new(max: Option<usize>) -> Conns {
-        match max {
-            Some(n) => Conns::Limited(Pool::new(n)),
-            None => Conns::Unlimited(Group::new()),
-        }
+    /// At most `max` handlers at once, or any number, each on a stack of `stack_size`
+    /// usable bytes (the runtime's default when `None`).
+    pub(crate) fn new(max: Option<usize>, stack_size: Option<usize>) -> Conns {
+        let set = match max {
+            Some(n) => ConnSet::Limited(Pool::new(n)),
+            None => ConnSet::Unlimited(Group::new()),
+        };
+        Conns { set, stack_size }
     }
 
     pub(crate) fn pool(&self) -> &Pool {
-        match self {
-            Conns::Limited(p) => p,
-            Conns::Unlimited(g) => g.as_pool(),
+        match &self.set {
+            ConnSet::Limited(p) => p,
+            ConnSet::Unlimited(g) => g.as_pool(),
         }
+    }
+
+    /// Runs one handler in a greenlet of the set (waiting for a free slot if limited).
+    pub(crate) fn spawn(&self, f: impl FnOnce() + 'static) {
+        match self.stack_size {
+            Some(bytes) => self.pool().spawn_with(greenhub_runtime::Builder::new().stack_size(bytes), f),
+            None => self.pool().spawn(f),
+        };
     }
 }
 
@@ -112,7 +132,7 @@ where
     /// assert!(server.local_addr().is_ok());
     /// ```
     pub fn from_listener(listener: TcpListener, handler: H) -> StreamServer<H> {
-        StreamServer { listener, handler, max_connections: None }
+        StreamServer { listener, handler, max_connections: None, stack_size: None }
     }
 
     /// Runs at most `n` handlers at once; further connections wait in the backlog.
@@ -125,6 +145,26 @@ where
     /// ```
     pub fn max_connections(mut self, n: usize) -> StreamServer<H> {
         self.max_connections = Some(n.max(1));
+        self
+    }
+
+    /// Runs each handler on a stack of `bytes` usable bytes (rounded up to whole pages,
+    /// at least 16 KiB) instead of [`DEFAULT_STACK_SIZE`](greenhub_runtime::DEFAULT_STACK_SIZE).
+    ///
+    /// A smaller stack is cheaper for a server with many waiting connections whose
+    /// handlers are shallow: the kernel maps the stacks' hot pages with fewer page-table
+    /// pages (measured in docs/performance.md, seventh pass). A handler that needs more
+    /// than its stack hits the guard page below it and the process stops with a stack
+    /// overflow report, as a thread would; nothing is corrupted.
+    ///
+    /// ```
+    /// # use greenhub::{net::TcpStream, server::StreamServer};
+    /// # fn handler(_c: TcpStream, _p: std::net::SocketAddr) {}
+    /// let server = StreamServer::bind("127.0.0.1:0", handler).unwrap().stack_size(32 * 1024);
+    /// # drop(server);
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> StreamServer<H> {
+        self.stack_size = Some(bytes);
         self
     }
 
@@ -141,7 +181,7 @@ where
     }
 
     fn conns(&self) -> Conns {
-        Conns::new(self.max_connections)
+        Conns::new(self.max_connections, self.stack_size)
     }
 
     /// Accepts connections in the calling greenlet until a fatal accept error.
@@ -157,7 +197,7 @@ where
     /// ```
     pub fn serve_forever(self) -> io::Result<()> {
         let conns = self.conns();
-        accept_loop(&self.listener, conns.pool(), &self.handler)
+        accept_loop(&self.listener, &conns, &self.handler)
     }
 
     /// Accepts connections in a greenlet of its own; the handle stops the server.
@@ -172,15 +212,15 @@ where
     pub fn start(self) -> io::Result<ServerHandle> {
         let addr = self.listener.local_addr()?;
         let conns = self.conns();
-        let (listener, pool, handler) = (self.listener.clone(), conns.pool().clone(), self.handler);
+        let (listener, handlers, handler) = (self.listener.clone(), conns.clone(), self.handler);
         let acceptor = greenhub_runtime::Builder::new()
             .name(format!("StreamServer {addr}"))
-            .spawn(move || accept_loop(&listener, &pool, &handler));
+            .spawn(move || accept_loop(&listener, &handlers, &handler));
         Ok(ServerHandle::new(addr, Box::new(self.listener), acceptor, conns))
     }
 }
 
-pub(crate) fn accept_loop<H>(listener: &TcpListener, pool: &Pool, handler: &H) -> io::Result<()>
+pub(crate) fn accept_loop<H>(listener: &TcpListener, conns: &Conns, handler: &H) -> io::Result<()>
 where
     H: Fn(TcpStream, SocketAddr) + Clone + 'static,
 {
@@ -192,7 +232,7 @@ where
             Ok((stream, peer)) => {
                 backoff = BACKOFF_MIN;
                 let h = handler.clone();
-                pool.spawn(move || h(stream, peer));
+                conns.spawn(move || h(stream, peer));
                 accepted += 1;
                 if accepted % ACCEPT_BATCH == 0 {
                     // A flood of connections must not starve the handlers.

@@ -54,6 +54,7 @@ pub struct WorkerServer<H> {
     addr: SocketAddr,
     handler: H,
     max_connections: Option<usize>,
+    stack_size: Option<usize>,
 }
 
 impl<H> fmt::Debug for WorkerServer<H> {
@@ -93,7 +94,8 @@ where
         let addr = self.listener.local_addr()?;
         drop(self.listener);
         let listeners = (0..n.max(1)).map(|_| reuseport_listener(addr)).collect::<io::Result<Vec<_>>>()?;
-        Ok(WorkerServer { listeners, addr, handler: self.handler, max_connections: self.max_connections })
+        let (handler, max_connections, stack_size) = (self.handler, self.max_connections, self.stack_size);
+        Ok(WorkerServer { listeners, addr, handler, max_connections, stack_size })
     }
 }
 
@@ -134,8 +136,9 @@ where
         });
         let mut loops = Vec::with_capacity(n);
         for (i, listener) in self.listeners.into_iter().enumerate() {
-            let (shared, handler, max) = (shared.clone(), self.handler.clone(), self.max_connections);
-            loops.push(rt.spawn_on(i, move || worker(i, listener, handler, max, &shared)));
+            let (shared, handler) = (shared.clone(), self.handler.clone());
+            let (max, stack) = (self.max_connections, self.stack_size);
+            loops.push(rt.spawn_on(i, move || worker(i, listener, handler, Conns::new(max, stack), &shared)));
         }
         Ok(WorkersHandle { addr: self.addr, rt: Some(rt), loops: Mutex::new(loops), shared })
     }
@@ -161,7 +164,7 @@ fn worker<H>(
     i: usize,
     listener: std::net::TcpListener,
     handler: H,
-    max: Option<usize>,
+    conns: Conns,
     shared: &Arc<Shared>,
 ) -> io::Result<()>
 where
@@ -184,11 +187,10 @@ where
         }
     };
     let addr = listener.local_addr()?;
-    let conns = Conns::new(max);
-    let (l, pool) = (listener.clone(), conns.pool().clone());
+    let (l, handlers) = (listener.clone(), conns.clone());
     let on_error = shared.clone();
     let acceptor = greenhub_runtime::Builder::new().name(format!("StreamServer {addr} worker {i}")).spawn(move || {
-        let r = accept_loop(&l, &pool, &counting);
+        let r = accept_loop(&l, &handlers, &counting);
         on_error.stop.set(); // a fatal accept error stops every worker
         r
     });

@@ -77,6 +77,21 @@ impl Group {
         self.pool.spawn(f)
     }
 
+    /// See [`Pool::spawn_with`].
+    ///
+    /// ```
+    /// let group = greenhub::pool::Group::new();
+    /// let g = group.spawn_with(greenhub::Builder::new().stack_size(16 * 1024), || 7);
+    /// assert_eq!(g.get(), Ok(7));
+    /// ```
+    pub fn spawn_with<F, T>(&self, builder: crate::Builder, f: F) -> Greenlet<T>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.pool.spawn_with(builder, f)
+    }
+
     /// See [`Pool::join`].
     pub fn join(&self) {
         self.pool.join()

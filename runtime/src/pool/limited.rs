@@ -7,7 +7,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::builder::spawn;
+use crate::builder::Builder;
 use crate::error::GreenletError;
 use crate::greenlet::Greenlet;
 use crate::queue::Queue;
@@ -143,7 +143,24 @@ impl Pool {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        match self.spawn_until(None, f) {
+        self.spawn_with(Builder::new(), f)
+    }
+
+    /// Like [`Pool::spawn`], with the member's name and stack size from `builder`: a
+    /// server whose handlers are shallow gives them small stacks, a deep parser a big one.
+    ///
+    /// ```
+    /// let pool = greenhub::pool::Pool::new(2);
+    /// let b = greenhub::Builder::new().name("small").stack_size(32 * 1024);
+    /// let g = pool.spawn_with(b, || greenhub::current_name());
+    /// assert_eq!(g.get(), Ok(Some("small".to_string())));
+    /// ```
+    pub fn spawn_with<F, T>(&self, builder: Builder, f: F) -> Greenlet<T>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        match self.spawn_until(builder, None, f) {
             Ok(g) => g,
             Err(_) => unreachable!("a spawn without deadline waits until it succeeds"),
         }
@@ -165,10 +182,10 @@ impl Pool {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        self.spawn_until(Instant::now().checked_add(timeout), f)
+        self.spawn_until(Builder::new(), Instant::now().checked_add(timeout), f)
     }
 
-    fn spawn_until<F, T>(&self, deadline: Option<Instant>, f: F) -> Result<Greenlet<T>, F>
+    fn spawn_until<F, T>(&self, builder: Builder, deadline: Option<Instant>, f: F) -> Result<Greenlet<T>, F>
     where
         F: FnOnce() -> T + 'static,
         T: 'static,
@@ -196,7 +213,7 @@ impl Pool {
         p.running.set(p.running.get() + 1);
         let slot = p.members.borrow_mut().join();
         let membership = Membership { pool: p.clone(), slot };
-        let g = spawn(move || {
+        let g = builder.spawn(move || {
             let _membership = membership;
             f()
         });
