@@ -122,7 +122,7 @@ pub mod io {
 pub mod diag {
     pub use greenhub_runtime::{
         dump, max_blocking, set_max_blocking, stack_guard_method, stack_slabs, stats, GuardMethod, HubStats,
-        DEFAULT_STACK_SIZE, MIN_STACK_SIZE,
+        DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE,
     };
 }
 

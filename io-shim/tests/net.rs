@@ -614,3 +614,103 @@ fn datagram_server_runs_each_handler_on_the_stack_size_given() {
     out.assert_ok();
     assert!(out.stdout.contains("datagram served on a 4 MiB stack"), "{}", out.stderr);
 }
+
+#[test]
+fn a_handler_stack_size_above_the_maximum_is_refused_before_serving() {
+    let too_big = greenhub::diag::MAX_STACK_SIZE + 1;
+    let want =
+        format!("handler stack size {too_big} is larger than the maximum of {} bytes", greenhub::diag::MAX_STACK_SIZE);
+    let check = |e: std::io::Error| {
+        assert_eq!((e.kind(), e.to_string()), (ErrorKind::InvalidInput, want.clone()));
+    };
+    check(StreamServer::bind("127.0.0.1:0", echo_handler).unwrap().stack_size(too_big).start().unwrap_err());
+    check(StreamServer::bind("127.0.0.1:0", echo_handler).unwrap().stack_size(too_big).serve_forever().unwrap_err());
+    check(StreamServer::bind("127.0.0.1:0", echo_handler).unwrap().stack_size(too_big).workers(2).unwrap_err());
+    let udp = |_: &[u8], _: SocketAddr, _: &UdpSocket| {};
+    let d = greenhub::server::DatagramServer::bind("127.0.0.1:0", udp).unwrap().stack_size(too_big);
+    check(d.start().unwrap_err());
+    let d = greenhub::server::DatagramServer::bind("127.0.0.1:0", udp).unwrap().stack_size(too_big);
+    check(d.serve_forever().unwrap_err());
+}
+
+/// This process's address space in bytes (`VmSize`).
+fn vm_size() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+/// Reads with a short timeout: `Some(bytes)` if the server answered or closed (empty),
+/// `None` if its handler is still waiting for us.
+fn answer(c: &mut TcpStream) -> Option<Vec<u8>> {
+    c.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut got = Vec::new();
+    let mut b = [0u8; 16];
+    loop {
+        match c.read(&mut b) {
+            Ok(0) => return Some(got),
+            Ok(n) => got.extend_from_slice(&b[..n]),
+            Err(e) if e.kind() == ErrorKind::TimedOut && got.is_empty() => return None,
+            Err(e) => panic!("read: {e} after {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn child_stream_server_out_of_stack_memory() {
+    if !greenhub_testkit::is_child() {
+        return;
+    }
+    // 1 GiB handler stacks (each its own slab) under an address-space limit 2.5 GiB above
+    // what the process uses now: two handlers get a stack, later ones cannot.
+    let limit = vm_size() + (5 << 29);
+    let rlim = libc::rlimit { rlim_cur: limit, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: setrlimit reads the struct; lowering the soft limit affects only this child.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &rlim) }, 0);
+    let handler = |mut c: TcpStream, _| {
+        let mut b = [0u8; 1];
+        if c.read(&mut b).is_ok() {
+            let _ = c.write_all(b"bye");
+        }
+    };
+    let server = StreamServer::bind("127.0.0.1:0", handler).unwrap().stack_size(1 << 30).start().unwrap();
+    let addr = server.local_addr();
+    // Connected one after another from this thread's own stack (no client greenlet
+    // needs a stack), each given time to be accepted.
+    let mut clients: Vec<TcpStream> = (0..6)
+        .map(|_| {
+            let c = TcpStream::connect(addr).unwrap();
+            sleep(Duration::from_millis(100));
+            c
+        })
+        .collect();
+    let states: Vec<_> = clients.iter_mut().map(answer).collect();
+    // The first two wait in their handlers; the other four were closed unanswered.
+    assert_eq!(states, [None, None, Some(vec![]), Some(vec![]), Some(vec![]), Some(vec![])]);
+    for c in &mut clients[..2] {
+        c.write_all(b"x").unwrap();
+        assert_eq!(answer(c), Some(b"bye".to_vec()));
+    }
+    // Their stacks went back to the pool: a new connection is served again.
+    sleep(Duration::from_millis(50));
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.write_all(b"x").unwrap();
+    assert_eq!(answer(&mut c), Some(b"bye".to_vec()));
+    server.stop(Duration::from_secs(1));
+    println!("served 3, closed 4");
+}
+
+#[test]
+fn a_server_out_of_stack_memory_closes_that_connection_and_goes_on() {
+    let out = greenhub_testkit::child("child_stream_server_out_of_stack_memory", Duration::from_secs(60));
+    out.assert_ok();
+    assert!(out.stdout.contains("served 3, closed 4"), "{}", out.stderr);
+    let reports = out.stderr.matches("greenhub: StreamServer: no stack for the handler of 127.0.0.1:").count();
+    assert_eq!(
+        out.stderr.matches("(Cannot allocate memory (os error 12)); connection closed").count(),
+        4,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(reports, 4, "{}", out.stderr);
+}

@@ -71,7 +71,7 @@ pub use sched::reactor::{
     deregister, retry_fd, wait_any, wait_fd, wait_readable, wait_writable, Interest, Registration,
 };
 pub use sched::stack::{
-    guard_method as stack_guard_method, stack_slabs, GuardMethod, DEFAULT_STACK_SIZE, MIN_STACK_SIZE,
+    guard_method as stack_guard_method, stack_slabs, GuardMethod, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE,
 };
 pub use sleep::{sleep, yield_now};
 pub use timeout::with_timeout;

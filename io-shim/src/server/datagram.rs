@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use super::{Conns, ServerHandle};
+use super::{no_stack, Conns, ServerHandle, BACKOFF_MIN};
 use crate::net::{ToSocketAddrs, UdpSocket};
 
 /// Largest datagram received whole (the UDP maximum); longer ones are truncated by the
@@ -124,7 +124,7 @@ where
     /// g.kill();
     /// ```
     pub fn serve_forever(self) -> io::Result<()> {
-        let conns = Conns::new(self.max_handlers, self.stack_size);
+        let conns = Conns::new(self.max_handlers, self.stack_size)?;
         receive_loop(&self.socket, &conns, &self.handler)
     }
 
@@ -139,7 +139,7 @@ where
     /// ```
     pub fn start(self) -> io::Result<ServerHandle> {
         let addr = self.socket.local_addr()?;
-        let conns = Conns::new(self.max_handlers, self.stack_size);
+        let conns = Conns::new(self.max_handlers, self.stack_size)?;
         let (socket, handlers, handler) = (self.socket.try_clone()?, conns.clone(), self.handler);
         let receiver = greenhub_runtime::Builder::new()
             .name(format!("DatagramServer {addr}"))
@@ -153,12 +153,17 @@ where
     H: Fn(&[u8], SocketAddr, &UdpSocket) + Clone + 'static,
 {
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut backoff = BACKOFF_MIN;
     loop {
         match socket.recv_from(&mut buf) {
             Ok((n, peer)) => {
                 let data = buf[..n].to_vec();
                 let (h, sock) = (handler.clone(), socket.try_clone()?);
-                conns.spawn(move || h(&data, peer, &sock));
+                match conns.spawn(move || h(&data, peer, &sock)) {
+                    Ok(()) => backoff = BACKOFF_MIN,
+                    // Out of memory: this datagram is dropped (UDP may lose it anyway).
+                    Err(e) => no_stack("DatagramServer", peer, &e, "datagram dropped", &mut backoff),
+                }
             }
             // ICMP errors of earlier replies, reported on this socket: not fatal.
             Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset) => {}

@@ -14,14 +14,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use greenhub_runtime::pool::{Group, Pool};
-use greenhub_runtime::Greenlet;
+use greenhub_runtime::{Builder, Greenlet, MAX_STACK_SIZE};
 
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs};
 
 /// Connections accepted in a row before the acceptor lets the handlers run.
 const ACCEPT_BATCH: usize = 64;
 /// First and longest pause after an accept error such as EMFILE (out of fds).
-const BACKOFF_MIN: Duration = Duration::from_millis(5);
+pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// A TCP server: accepts connections and runs `handler(stream, peer)` in a greenlet of
@@ -81,13 +81,15 @@ enum ConnSet {
 
 impl Conns {
     /// At most `max` handlers at once, or any number, each on a stack of `stack_size`
-    /// usable bytes (the runtime's default when `None`).
-    pub(crate) fn new(max: Option<usize>, stack_size: Option<usize>) -> Conns {
+    /// usable bytes (the runtime's default when `None`); a size no stack can have is an
+    /// `InvalidInput` error here, before the server accepts anything.
+    pub(crate) fn new(max: Option<usize>, stack_size: Option<usize>) -> io::Result<Conns> {
+        check_stack_size(stack_size)?;
         let set = match max {
             Some(n) => ConnSet::Limited(Pool::new(n)),
             None => ConnSet::Unlimited(Group::new()),
         };
-        Conns { set, stack_size }
+        Ok(Conns { set, stack_size })
     }
 
     pub(crate) fn pool(&self) -> &Pool {
@@ -97,13 +99,35 @@ impl Conns {
         }
     }
 
-    /// Runs one handler in a greenlet of the set (waiting for a free slot if limited).
-    pub(crate) fn spawn(&self, f: impl FnOnce() + 'static) {
-        match self.stack_size {
-            Some(bytes) => self.pool().spawn_with(greenhub_runtime::Builder::new().stack_size(bytes), f),
-            None => self.pool().spawn(f),
+    /// Runs one handler in a greenlet of the set (waiting for a free slot if limited);
+    /// an error if no stack could be allocated (then `f` is dropped and its slot free).
+    pub(crate) fn spawn(&self, f: impl FnOnce() + 'static) -> io::Result<()> {
+        let builder = match self.stack_size {
+            Some(bytes) => Builder::new().stack_size(bytes),
+            None => Builder::new(),
         };
+        self.pool().try_spawn_with(builder, f).map(drop)
     }
+}
+
+/// `InvalidInput` for a handler stack size above [`MAX_STACK_SIZE`].
+pub(crate) fn check_stack_size(stack_size: Option<usize>) -> io::Result<()> {
+    match stack_size {
+        Some(bytes) if bytes > MAX_STACK_SIZE => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("handler stack size {bytes} is larger than the maximum of {MAX_STACK_SIZE} bytes"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// After a handler could not get a stack (its connection or datagram is dropped):
+/// reports it and pauses like an accept loop out of fds, so that memory pressure neither
+/// spins the loop nor floods stderr.
+pub(crate) fn no_stack(server: &str, peer: SocketAddr, e: &io::Error, dropped: &str, backoff: &mut Duration) {
+    eprintln!("greenhub: {server}: no stack for the handler of {peer} ({e}); {dropped}");
+    greenhub_runtime::sleep(*backoff);
+    *backoff = (*backoff * 2).min(BACKOFF_MAX);
 }
 
 impl<H> StreamServer<H>
@@ -155,7 +179,11 @@ where
     /// handlers are shallow: the kernel maps the stacks' hot pages with fewer page-table
     /// pages (measured in docs/performance.md, seventh pass). A handler that needs more
     /// than its stack hits the guard page below it and the process stops with a stack
-    /// overflow report, as a thread would; nothing is corrupted.
+    /// overflow report, as a thread would; nothing is corrupted. A size above
+    /// [`MAX_STACK_SIZE`] makes `start`,
+    /// `serve_forever` and `workers` fail with `InvalidInput`; a handler that cannot get
+    /// its stack at run time (out of memory) has its connection closed, is reported on
+    /// stderr, and the server goes on after a pause (as on EMFILE).
     ///
     /// ```
     /// # use greenhub::{net::TcpStream, server::StreamServer};
@@ -180,7 +208,7 @@ where
         self.listener.local_addr()
     }
 
-    fn conns(&self) -> Conns {
+    fn conns(&self) -> io::Result<Conns> {
         Conns::new(self.max_connections, self.stack_size)
     }
 
@@ -196,7 +224,7 @@ where
     /// g.kill();
     /// ```
     pub fn serve_forever(self) -> io::Result<()> {
-        let conns = self.conns();
+        let conns = self.conns()?;
         accept_loop(&self.listener, &conns, &self.handler)
     }
 
@@ -211,7 +239,7 @@ where
     /// ```
     pub fn start(self) -> io::Result<ServerHandle> {
         let addr = self.listener.local_addr()?;
-        let conns = self.conns();
+        let conns = self.conns()?;
         let (listener, handlers, handler) = (self.listener.clone(), conns.clone(), self.handler);
         let acceptor = greenhub_runtime::Builder::new()
             .name(format!("StreamServer {addr}"))
@@ -230,9 +258,14 @@ where
         // `accept` runs the one retry loop: it parks while nothing is pending.
         match listener.accept() {
             Ok((stream, peer)) => {
-                backoff = BACKOFF_MIN;
                 let h = handler.clone();
-                conns.spawn(move || h(stream, peer));
+                // Without a stack (out of memory or address space) the stream is
+                // dropped with the closure: that one connection is closed.
+                if let Err(e) = conns.spawn(move || h(stream, peer)) {
+                    no_stack("StreamServer", peer, &e, "connection closed", &mut backoff);
+                    continue;
+                }
+                backoff = BACKOFF_MIN;
                 accepted += 1;
                 if accepted % ACCEPT_BATCH == 0 {
                     // A flood of connections must not starve the handlers.

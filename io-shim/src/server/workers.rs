@@ -91,6 +91,7 @@ where
     /// assert_eq!(s.local_addr().ip().to_string(), "127.0.0.1");
     /// ```
     pub fn workers(self, n: usize) -> io::Result<WorkerServer<H>> {
+        super::check_stack_size(self.stack_size)?;
         let addr = self.listener.local_addr()?;
         drop(self.listener);
         let listeners = (0..n.max(1)).map(|_| reuseport_listener(addr)).collect::<io::Result<Vec<_>>>()?;
@@ -138,7 +139,7 @@ where
         for (i, listener) in self.listeners.into_iter().enumerate() {
             let (shared, handler) = (shared.clone(), self.handler.clone());
             let (max, stack) = (self.max_connections, self.stack_size);
-            loops.push(rt.spawn_on(i, move || worker(i, listener, handler, Conns::new(max, stack), &shared)));
+            loops.push(rt.spawn_on(i, move || worker(i, listener, handler, Conns::new(max, stack)?, &shared)));
         }
         Ok(WorkersHandle { addr: self.addr, rt: Some(rt), loops: Mutex::new(loops), shared })
     }

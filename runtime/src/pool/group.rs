@@ -92,6 +92,22 @@ impl Group {
         self.pool.spawn_with(builder, f)
     }
 
+    /// See [`Pool::try_spawn_with`].
+    ///
+    /// ```
+    /// let group = greenhub::pool::Group::new();
+    /// let e = group.try_spawn_with(greenhub::Builder::new().stack_size(usize::MAX), || 1).unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    /// assert!(group.is_empty());
+    /// ```
+    pub fn try_spawn_with<F, T>(&self, builder: crate::Builder, f: F) -> std::io::Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.pool.try_spawn_with(builder, f)
+    }
+
     /// See [`Pool::join`].
     pub fn join(&self) {
         self.pool.join()

@@ -4,6 +4,7 @@ use crate::sched::task::Primitive;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
+use std::io;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -160,8 +161,30 @@ impl Pool {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
+        self.try_spawn_with(builder, f).unwrap_or_else(|e| panic!("greenhub: cannot allocate a greenlet stack: {e}"))
+    }
+
+    /// Like [`Pool::spawn_with`], reporting why no stack could be allocated (see
+    /// [`Builder::try_spawn`]) instead of panicking; the slot it waited for is free again
+    /// then. A server uses it to drop one connection, not its accept loop, when memory
+    /// runs out.
+    ///
+    /// ```
+    /// let pool = greenhub::pool::Pool::new(1);
+    /// let g = pool.try_spawn_with(greenhub::Builder::new(), || 5).unwrap();
+    /// assert_eq!(g.get(), Ok(5));
+    /// let too_big = greenhub::Builder::new().stack_size(usize::MAX);
+    /// let e = pool.try_spawn_with(too_big, || 6).unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    /// assert_eq!(pool.free_count(), 1);
+    /// ```
+    pub fn try_spawn_with<F, T>(&self, builder: Builder, f: F) -> io::Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
         match self.spawn_until(builder, None, f) {
-            Ok(g) => g,
+            Ok(spawned) => spawned,
             Err(_) => unreachable!("a spawn without deadline waits until it succeeds"),
         }
     }
@@ -182,10 +205,14 @@ impl Pool {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        self.spawn_until(Builder::new(), Instant::now().checked_add(timeout), f)
+        let spawned = self.spawn_until(Builder::new(), Instant::now().checked_add(timeout), f)?;
+        Ok(spawned.unwrap_or_else(|e| panic!("greenhub: cannot allocate a greenlet stack: {e}")))
     }
 
-    fn spawn_until<F, T>(&self, builder: Builder, deadline: Option<Instant>, f: F) -> Result<Greenlet<T>, F>
+    /// Waits for a slot until `deadline` (giving `f` back if none came free), then
+    /// spawns `f` with `builder` (an error if no stack could be allocated; the slot is
+    /// released again with the dropped membership).
+    fn spawn_until<F, T>(&self, builder: Builder, deadline: Option<Instant>, f: F) -> Result<io::Result<Greenlet<T>>, F>
     where
         F: FnOnce() -> T + 'static,
         T: 'static,
@@ -213,16 +240,20 @@ impl Pool {
         p.running.set(p.running.get() + 1);
         let slot = p.members.borrow_mut().join();
         let membership = Membership { pool: p.clone(), slot };
-        let g = builder.spawn(move || {
+        let spawned = builder.try_spawn(move || {
             let _membership = membership;
             f()
         });
-        // `spawn` only queues the greenlet: the slot is still this member's.
-        if let Some(m) = p.members.borrow_mut().get_mut(slot) {
-            debug_assert!(m.task.is_none(), "pool slot {slot} reused before its task was set");
-            m.task = Some(g.task.clone());
+        // On an error the closure, and with it the membership, is already dropped: the
+        // slot is free again. Else `spawn` only queued the greenlet: the slot is still
+        // this member's.
+        if let Ok(g) = &spawned {
+            if let Some(m) = p.members.borrow_mut().get_mut(slot) {
+                debug_assert!(m.task.is_none(), "pool slot {slot} reused before its task was set");
+                m.task = Some(g.task.clone());
+            }
         }
-        Ok(g)
+        Ok(spawned)
     }
 
     /// Waits until every greenlet of the pool has finished.

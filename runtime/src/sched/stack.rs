@@ -74,8 +74,15 @@ thread_local! {
 pub(crate) use crate::sys::mem::page_size;
 
 /// Largest usable stack size accepted: 1 TiB (only touched pages cost memory, but the
-/// address space of a slab must exist).
-pub(crate) const MAX_STACK_SIZE: usize = 1 << 40;
+/// address space of a slab must exist). A larger request is an `InvalidInput` error
+/// from [`crate::Builder::try_spawn`].
+///
+/// ```
+/// assert_eq!(greenhub::diag::MAX_STACK_SIZE, 1 << 40);
+/// let e = greenhub::Builder::new().stack_size(greenhub::diag::MAX_STACK_SIZE + 1).try_spawn(|| ()).unwrap_err();
+/// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+/// ```
+pub const MAX_STACK_SIZE: usize = 1 << 40;
 
 /// Rounds a requested size to the usable size of its class (a page multiple); sizes
 /// above [`MAX_STACK_SIZE`] are an `InvalidInput` error (never a wrapped size).
