@@ -180,10 +180,10 @@ where
     /// pages (measured in docs/performance.md, seventh pass). A handler that needs more
     /// than its stack hits the guard page below it and the process stops with a stack
     /// overflow report, as a thread would; nothing is corrupted. A size above
-    /// [`MAX_STACK_SIZE`] makes `start`,
-    /// `serve_forever` and `workers` fail with `InvalidInput`; a handler that cannot get
-    /// its stack at run time (out of memory) has its connection closed, is reported on
-    /// stderr, and the server goes on after a pause (as on EMFILE).
+    /// [`MAX_STACK_SIZE`] makes `start`, `serve_forever` and `workers` fail with
+    /// `InvalidInput`; a handler that cannot get its stack at run time (out of memory)
+    /// has its connection closed, is reported on stderr, and the server goes on after a
+    /// pause (as on EMFILE).
     ///
     /// ```
     /// # use greenhub::{net::TcpStream, server::StreamServer};
