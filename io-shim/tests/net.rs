@@ -714,3 +714,38 @@ fn a_server_out_of_stack_memory_closes_that_connection_and_goes_on() {
     );
     assert_eq!(reports, 4, "{}", out.stderr);
 }
+
+#[test]
+fn child_stream_server_stopped_while_out_of_stack_memory() {
+    if !greenhub_testkit::is_child() {
+        return;
+    }
+    // As above: two 1 GiB handler stacks fit, the third connection finds none and the
+    // acceptor pauses; stopping the server then kills it in that pause.
+    let limit = vm_size() + (5 << 29);
+    let rlim = libc::rlimit { rlim_cur: limit, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: setrlimit reads the struct; lowering the soft limit affects only this child.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &rlim) }, 0);
+    let handler = |mut c: TcpStream, _| {
+        let mut b = [0u8; 1];
+        let _ = c.read(&mut b);
+    };
+    let server = StreamServer::bind("127.0.0.1:0", handler).unwrap().stack_size(1 << 30).start().unwrap();
+    let addr = server.local_addr();
+    let mut clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    sleep(Duration::from_millis(1)); // the third is refused its stack; the pause begins
+    let t = Instant::now();
+    server.stop(Duration::ZERO);
+    assert!(t.elapsed() < Duration::from_millis(900), "stop waited out the pause: {:?}", t.elapsed());
+    let states: Vec<_> = clients.iter_mut().map(answer).collect();
+    assert_eq!(states, [Some(vec![]), Some(vec![]), Some(vec![])]);
+    println!("stopped in the pause");
+}
+
+#[test]
+fn stopping_a_server_in_its_out_of_memory_pause_kills_the_acceptor_there() {
+    let out = greenhub_testkit::child("child_stream_server_stopped_while_out_of_stack_memory", Duration::from_secs(60));
+    out.assert_ok();
+    assert!(out.stdout.contains("stopped in the pause"), "{}", out.stderr);
+    assert_eq!(out.stderr.matches("no stack for the handler of").count(), 1, "{}", out.stderr);
+}
