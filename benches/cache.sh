@@ -36,7 +36,7 @@ for s in "${servers[@]}"; do
   [ -n "${cmd[$s]+x}" ] || { echo "cache.sh: unknown server '$s'" >&2; exit 64; }
 done
 cd "$root" || exit 1
-cargo build --quiet --release --example echo_server || exit 1
+cargo build --quiet --release -p greenhub --example echo_server || exit 1
 CARGO_TARGET_DIR=$target/harness cargo build --quiet --release --workspace --bins \
   --manifest-path benches/harness/Cargo.toml || exit 1
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"

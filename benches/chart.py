@@ -4,8 +4,8 @@
 usage: python3 benches/chart.py [RESULTS.jsonl] [--svg docs/perf-chart.svg | --no-svg] [--base NAME]
 
 Without a file it takes the newest benches/results/peers-*.jsonl. It prints markdown
-tables (every server's median and min–max over rounds with p99 latency and data errors;
-then greenhub's value and greenhub/peer ratios) and writes a grouped bar chart of msgs/s
+tables (every server's median and min–max over rounds with p99 latency, the storm's
+server CPU per connection and data errors; then greenhub's value and greenhub/peer ratios) and writes a grouped bar chart of msgs/s
 (c=1, 100, 1000) and connect-storm conns/s. `--base greenhub-2` puts the 2-hub server
 (a `--no-pin` run) in greenhub's place. No dependencies.
 """
@@ -32,6 +32,8 @@ def load(path):
             d = runs.setdefault(s, {})
             if r.get("mode") == "storm":
                 d.setdefault("storm", []).append(r.get("conns_per_s") or 0.0)
+                if r.get("server_cpu_us_per_conn") is not None:
+                    d.setdefault("storm_cpu", []).append(r["server_cpu_us_per_conn"])
             else:
                 c = r["conns"]
                 d.setdefault(("msgs", c), []).append(r.get("msgs_per_s") or 0.0)
@@ -69,7 +71,7 @@ def raw_table(path):
             d.setdefault(key, []).append(r)
     conns = sorted({k for d in rows.values() for k in d if k != "storm"})
     head = ["server"] + [h for c in conns for h in (f"c={c} msgs/s", f"c={c} p99 µs", f"c={c} CPU µs/msg")]
-    head += ["storm conns/s", "data errors"]
+    head += ["storm conns/s", "storm CPU µs/conn", "data errors"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s, d in rows.items():
         cells = [s]
@@ -78,6 +80,7 @@ def raw_table(path):
             cells += [spread([r.get("msgs_per_s") for r in rs]), spread([r.get("p99_us") for r in rs]),
                       spread([r.get("server_cpu_us_per_msg") for r in rs], 2)]
         cells.append(spread([r.get("conns_per_s") for r in d.get("storm", [])]))
+        cells.append(spread([r.get("server_cpu_us_per_conn") for r in d.get("storm", [])], 1))
         cells.append(str(sum((r.get("errors") or 0) + (r.get("mismatches") or 0) + (r.get("connect_failures") or 0)
                              for rs in d.values() for r in rs)))
         out.append("| " + " | ".join(cells) + " |")
@@ -94,27 +97,30 @@ def tables(m, base="greenhub"):
     servers = [s for s in m if s != base]
     g = m.get(base, {})
     out = []
-    out.append("| server | c=1 msgs/s | c=100 msgs/s | c=1000 msgs/s | storm conns/s | c=100 CPU µs/msg | c=1000 CPU µs/msg |")
-    out.append("|---|---|---|---|---|---|---|")
+    out.append("| server | c=1 msgs/s | c=100 msgs/s | c=1000 msgs/s | storm conns/s | c=100 CPU µs/msg "
+               "| c=1000 CPU µs/msg | storm CPU µs/conn |")
+    out.append("|---|---|---|---|---|---|---|---|")
     for s in [base] + servers:
         d = m[s]
-        out.append("| {} | {} | {} | {} | {} | {} | {} |".format(
+        out.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
             s, fmt(d.get(("msgs", 1))), fmt(d.get(("msgs", 100))), fmt(d.get(("msgs", 1000))),
-            fmt(d.get("storm")), fmt(d.get(("cpu", 100)), 2), fmt(d.get(("cpu", 1000)), 2)))
+            fmt(d.get("storm")), fmt(d.get(("cpu", 100)), 2), fmt(d.get(("cpu", 1000)), 2),
+            fmt(d.get("storm_cpu"), 1)))
     out.append("")
     out.append(f"{base} ÷ peer (throughput: > 1 means {base} is faster; CPU per message: < 1 means {base} is cheaper):")
     out.append("")
-    out.append("| peer | c=1 msgs/s | c=100 msgs/s | c=1000 msgs/s | storm | c=100 CPU/msg | c=1000 CPU/msg |")
-    out.append("|---|---|---|---|---|---|---|")
+    out.append("| peer | c=1 msgs/s | c=100 msgs/s | c=1000 msgs/s | storm | c=100 CPU/msg | c=1000 CPU/msg "
+               "| storm CPU/conn |")
+    out.append("|---|---|---|---|---|---|---|---|")
 
     def ratio(key, s):
         a, b = g.get(key), m[s].get(key)
         return f"{a / b:.2f}" if a and b else "–"
 
     for s in servers:
-        out.append("| {} | {} | {} | {} | {} | {} | {} |".format(
+        out.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
             s, ratio(("msgs", 1), s), ratio(("msgs", 100), s), ratio(("msgs", 1000), s), ratio("storm", s),
-            ratio(("cpu", 100), s), ratio(("cpu", 1000), s)))
+            ratio(("cpu", 100), s), ratio(("cpu", 1000), s), ratio("storm_cpu", s)))
     errs = {s: max(v for k, v in d.items() if isinstance(k, tuple) and k[0] == "errors") for s, d in m.items()}
     out.append("")
     out.append("data errors (errors + mismatches + connect failures, worst run): " +

@@ -81,7 +81,7 @@ wants() { local s; for s in "${servers[@]}"; do [ "$s" = "$1" ] && return 0; don
 
 # ---- install and build -----------------------------------------------------------------
 cd "$root" || exit 1
-cargo build --quiet --release --example echo_server || exit 1
+cargo build --quiet --release -p greenhub --example echo_server || exit 1
 CARGO_TARGET_DIR=$hdir cargo build --quiet --release --workspace --bins \
   --manifest-path "$root/benches/harness/Cargo.toml" || exit 1
 if wants gevent && ! "$venv/bin/python" -c 'import gevent' 2>/dev/null; then
@@ -167,7 +167,7 @@ for round in $(seq "$repeat"); do
       kill -0 "$spid" 2>/dev/null || { fail "$name" "$round" "server died at c=$c"; break; }
     done
     if [ "$storm" -gt 0 ] && kill -0 "$spid" 2>/dev/null; then
-      measure "$name" "$round" 90 --connect-storm "$storm" --storm-concurrency "$storm_conc" \
+      measure "$name" "$round" 90 --connect-storm "$storm" --storm-concurrency "$storm_conc" --server-pid "$spid" \
         --size "$size" --duration 60
     fi
     stop_server

@@ -15,7 +15,7 @@ half=$(( (secs + 1) / 2 ))
 
 target=${CARGO_TARGET_DIR:-$root/target}
 cd "$root"
-cargo build --quiet --release --example echo_server
+cargo build --quiet --release -p greenhub --example echo_server
 # The load generator is a package of its own in benches/harness: only mio, libc, clap.
 CARGO_TARGET_DIR="$target/harness" cargo build --quiet --release \
   --manifest-path "$root/benches/harness/Cargo.toml" -p loadgen
