@@ -56,9 +56,9 @@ impl Context {
     /// Nothing runs on `stack`, and it stays mapped until the context is done with it.
     pub(crate) unsafe fn prepare(&self, stack: &PooledStack, entry: extern "C" fn() -> !) {
         debug_assert!(!self.is_suspended(), "a context is prepared once");
-        // SAFETY: a pooled stack's top is page aligned with `size` mapped bytes below it,
-        // unused (this function's contract).
-        self.sp.set(unsafe { sys::switch::prepare(stack.top() as *mut u8, entry) });
+        // SAFETY: a pooled stack's start is 16-byte aligned with at least `size` mapped
+        // bytes below it (`PooledStack::start`), unused (this function's contract).
+        self.sp.set(unsafe { sys::switch::prepare(stack.start() as *mut u8, entry) });
     }
 
     /// Prefetches the frames a switch to this context reads first (see

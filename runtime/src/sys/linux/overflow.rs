@@ -19,21 +19,24 @@ use crate::sched::hub;
 /// Slabs whose guard pages are recognised (512 GiB of 256 KiB stacks at 32 MiB a slab).
 const MAX_SLABS: usize = 16 * 1024;
 
-/// (base, len, stride) of each slab, 0 = unused.
+/// (base, len, stride, usable stack size) of each slab, 0 = unused.
 static SLAB_BASE: [AtomicUsize; MAX_SLABS] = [const { AtomicUsize::new(0) }; MAX_SLABS];
 static SLAB_LEN: [AtomicUsize; MAX_SLABS] = [const { AtomicUsize::new(0) }; MAX_SLABS];
 static SLAB_STRIDE: [AtomicUsize; MAX_SLABS] = [const { AtomicUsize::new(0) }; MAX_SLABS];
+static SLAB_SIZE: [AtomicUsize; MAX_SLABS] = [const { AtomicUsize::new(0) }; MAX_SLABS];
 static SLAB_COUNT: AtomicUsize = AtomicUsize::new(0);
 
 static mut PREV_SEGV: mem::MaybeUninit<libc::sigaction> = mem::MaybeUninit::uninit();
 static mut PREV_BUS: mem::MaybeUninit<libc::sigaction> = mem::MaybeUninit::uninit();
 
-/// Records a slab: stacks of `stride` bytes (guard page first) from `base`.
-pub(crate) fn register_slab(base: usize, len: usize, stride: usize) {
+/// Records a slab: stacks of `stride` bytes (guard page first) with `size` usable bytes
+/// each, from `base`.
+pub(crate) fn register_slab(base: usize, len: usize, stride: usize, size: usize) {
     let i = SLAB_COUNT.fetch_add(1, Ordering::AcqRel);
     if i < MAX_SLABS {
         SLAB_LEN[i].store(len, Ordering::Relaxed);
         SLAB_STRIDE[i].store(stride, Ordering::Relaxed);
+        SLAB_SIZE[i].store(size, Ordering::Relaxed);
         SLAB_BASE[i].store(base, Ordering::Release);
     }
 }
@@ -49,7 +52,8 @@ fn guard_hit(addr: usize) -> Option<usize> {
             continue;
         }
         let stride = SLAB_STRIDE[i].load(Ordering::Relaxed);
-        return ((addr - base) % stride < page).then_some(stride - page);
+        let size = SLAB_SIZE[i].load(Ordering::Relaxed);
+        return ((addr - base) % stride < page).then_some(size);
     }
     None
 }
