@@ -141,9 +141,8 @@ pub(crate) fn class_size(requested: usize) -> io::Result<usize> {
 /// A greenlet stack. Dropping it returns it to the current thread's pool.
 ///
 /// Layout, from `top` down: the colour page (two where `stride` makes it so), `size`
-/// usable bytes, the guard page. The
-/// stack grows down from [`PooledStack::start`], in the colour page, so at least `size`
-/// bytes lie between the start and the guard page.
+/// usable bytes, the guard page. The stack grows down from [`PooledStack::start`], in
+/// the colour page, so at least `size` bytes lie between the start and the guard page.
 pub(crate) struct PooledStack {
     /// Highest address of the stack's mapping (page aligned).
     top: usize,
@@ -182,13 +181,13 @@ impl PooledStack {
     pub(crate) fn start(&self) -> usize {
         let start = self.top - colour(self.top);
         debug_assert!(start % 16 == 0 && start > self.top - page_size(), "a start lies in the colour page, aligned");
-        debug_assert!(start - self.limit() >= self.size + page_size(), "`size` bytes above the guard page");
+        debug_assert!(start - self.guard() >= self.size + page_size(), "`size` bytes above the guard page");
         start
     }
 
     /// The lowest address of the stack's mapping: the guard page's.
     #[inline]
-    fn limit(&self) -> usize {
+    fn guard(&self) -> usize {
         self.top - stride(self.size, page_size())
     }
 
@@ -263,8 +262,8 @@ impl Drop for StackClaim {
 
 // SAFETY: `start()` is 16-byte aligned (STACK_ALIGNMENT) and the bytes from it down to
 // the guard page (at least `size`) are mapped read-write, with the guard page below
-// them faulting on access; `limit` is that guard page's lowest address. The memory is
-// owned exclusively by this value until it is dropped back into the pool.
+// them faulting on access; `limit` is that guard page's lowest address (`guard()`).
+// The memory is owned exclusively by this value until it is dropped back into the pool.
 unsafe impl Stack for PooledStack {
     #[inline]
     fn base(&self) -> StackPointer {
@@ -273,7 +272,7 @@ unsafe impl Stack for PooledStack {
 
     #[inline]
     fn limit(&self) -> StackPointer {
-        StackPointer::new(PooledStack::limit(self)).expect("stack limit is never null")
+        StackPointer::new(self.guard()).expect("stack limit is never null")
     }
 }
 
@@ -364,9 +363,10 @@ impl Drop for StackPool {
 /// Gives the kernel back the memory of a free stack, keeping its address range.
 fn release(top: usize, size: usize) {
     let page = page_size();
-    let len = stride(size, page) - page; // all but the guard page
-                                         // SAFETY: [top - len, top) is the part above the guard page of a free stack of
-                                         // ours, mapped read-write; nothing refers to its contents any more.
+    // All but the guard page: the usable bytes and the colour page(s).
+    let len = stride(size, page) - page;
+    // SAFETY: [top - len, top) is the part above the guard page of a free stack of
+    // ours, mapped read-write; nothing refers to its contents any more.
     unsafe { sys::mem::release(top - len, len) }
 }
 
@@ -542,7 +542,7 @@ mod tests {
             let stacks: Vec<PooledStack> = (0..2 * COLOURS).map(|_| PooledStack::take(size).unwrap()).collect();
             let mut colours = std::collections::BTreeSet::new();
             for st in &stacks {
-                let (start, guard) = (st.start(), st.limit());
+                let (start, guard) = (st.start(), st.guard());
                 let below_top = st.top - start;
                 assert!(below_top < COLOURS * COLOUR_STEP && below_top % COLOUR_STEP == 0, "{below_top}");
                 assert!(start - (guard + page) >= size, "{size} usable bytes above the guard page");
