@@ -36,6 +36,8 @@ for s in "${servers[@]}"; do
   [ -n "${cmd[$s]+x}" ] || { echo "cache.sh: unknown server '$s'" >&2; exit 64; }
 done
 cd "$root" || exit 1
+# -p greenhub: the server as users build it; across the workspace, io-shim's dev-dependency
+# would turn on the monkey feature and route every socket call through the libc hooks.
 cargo build --quiet --release -p greenhub --example echo_server || exit 1
 CARGO_TARGET_DIR=$target/harness cargo build --quiet --release --workspace --bins \
   --manifest-path benches/harness/Cargo.toml || exit 1

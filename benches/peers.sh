@@ -81,6 +81,8 @@ wants() { local s; for s in "${servers[@]}"; do [ "$s" = "$1" ] && return 0; don
 
 # ---- install and build -----------------------------------------------------------------
 cd "$root" || exit 1
+# -p greenhub: the server as users build it; across the workspace, io-shim's dev-dependency
+# would turn on the monkey feature and route every socket call through the libc hooks.
 cargo build --quiet --release -p greenhub --example echo_server || exit 1
 CARGO_TARGET_DIR=$hdir cargo build --quiet --release --workspace --bins \
   --manifest-path "$root/benches/harness/Cargo.toml" || exit 1

@@ -15,6 +15,8 @@ half=$(( (secs + 1) / 2 ))
 
 target=${CARGO_TARGET_DIR:-$root/target}
 cd "$root"
+# -p greenhub: the server as users build it; across the workspace, io-shim's dev-dependency
+# would turn on the monkey feature and route every socket call through the libc hooks.
 cargo build --quiet --release -p greenhub --example echo_server
 # The load generator is a package of its own in benches/harness: only mio, libc, clap.
 CARGO_TARGET_DIR="$target/harness" cargo build --quiet --release \
