@@ -10,12 +10,14 @@
 //! branch predictor learns each site's targets; one shared switch function, called,
 //! returns through a `ret` the return-stack buffer mispredicts whenever the two
 //! contexts switched from different call sites).
-//! - x86-64: the asm pushes the six callee-saved registers and the resume address and
-//!   declares only the caller-saved registers clobbered, so a caller saves no more
-//!   than it would around a call (the yield path: one register). It used to declare
-//!   `r12`–`r15` clobbered as well, which made every caller save all of them in its
-//!   prologue and left only `rbx`/`rbp` (which inline asm cannot declare clobbered)
-//!   to the asm.
+//! - x86-64: the asm pushes `rbx` and `rbp` (which inline asm cannot declare
+//!   clobbered) and the resume address, and declares `r12`–`r15` clobbered with the
+//!   caller-saved registers, so the compiler saves only what it has live in them. The
+//!   fourth pass of #17 had the asm push all six (then a yield's caller saved one
+//!   register); since then the functions around the park's switches push `r12`–`r15`
+//!   in their prologues anyway, so all six in the asm were a second copy on every park:
+//!   the clobbers are back (eighth pass: echo 891 → 856 instructions per message,
+//!   spawn + join 861 → 851, the yield's 60 unchanged; docs/performance.md).
 //! - AArch64: the same for the general registers: the asm stores the resume address
 //!   and the callee-saved `x19`–`x29` and declares the link register and the
 //!   caller-saved registers clobbered (it used to store only `x19`/`x29`, which LLVM

@@ -18,15 +18,19 @@ pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8, pass: *const u8
     let passed: *const u8;
     // SAFETY: per the contract. The asm pushes the frame `prepare` also lays out below
     // the current stack pointer (allowed: no `nostack`, so the compiler keeps the red
-    // zone free): the six callee-saved registers, then the resume address. It publishes
-    // the stack pointer through `save`, loads `resume`'s, pops its resume address and
-    // jumps there, with `pass` in `rdx` all along (a fresh context's entry takes no
-    // argument and ignores it). `save` and `resume` may be in any general register but
-    // `rax` (the scratch, written before they are read: declared a non-late output) and
-    // `rdx`; the pushes leave them as they are. Resumed, the context continues at
-    // label 2, with its resumer's `pass` in `rdx`, and pops its six registers, so they
-    // are as they were; every caller-saved register is declared clobbered, so the
-    // compiler keeps live across the switch only what it would keep across a call.
+    // zone free): `rbp` and `rbx` (the callee-saved registers `asm!` cannot name), then
+    // the resume address. It publishes the stack pointer through `save`, loads
+    // `resume`'s, pops its resume address and jumps there, with `pass` in `rdx` all
+    // along (a fresh context's entry takes no argument and ignores it). `save` and
+    // `resume` may be in any general register but `rax` (the scratch, written before
+    // they are read: declared a non-late output), `rdx` and `r12`–`r15` (outputs too);
+    // the pushes leave them as they are. Resumed, the context continues at label 2, with
+    // its resumer's `pass` in `rdx`, and pops its two registers, so they are as they
+    // were. The other callee-saved registers, `r12`–`r15`, are declared clobbered, like
+    // every caller-saved one: the compiler keeps in them across the switch nothing it
+    // has not saved itself (it saves only what is live there, where the push of all six
+    // saved the same registers its callers' prologues had already pushed), and the
+    // enclosing function still restores them for its caller, as the ABI requires.
     // Memory is not `nomem`: other contexts read and write it meanwhile. The direction
     // flag is clear at every switch (the ABI requires it at calls), and MXCSR / the x87
     // control word are shared by all contexts of a thread.
@@ -34,10 +38,6 @@ pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8, pass: *const u8
         asm!(
             "push rbp",
             "push rbx",
-            "push r12",
-            "push r13",
-            "push r14",
-            "push r15",
             "lea rax, [rip + 2f]",
             "push rax",
             "mov [{save}], rsp",
@@ -45,10 +45,6 @@ pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8, pass: *const u8
             "pop rax",
             "jmp rax",
             "2:",
-            "pop r15",
-            "pop r14",
-            "pop r13",
-            "pop r12",
             "pop rbx",
             "pop rbp",
             save = in(reg) save,
@@ -57,6 +53,10 @@ pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8, pass: *const u8
             // Written before the inputs are read, so not one of them (a `clobber_abi`
             // clobber alone is a late output, which an input may share).
             out("rax") _,
+            out("r12") _,
+            out("r13") _,
+            out("r14") _,
+            out("r15") _,
             clobber_abi("sysv64"),
         );
     }
@@ -69,7 +69,7 @@ pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8, pass: *const u8
 /// The frame is the resume address (`entry`) with a zero return address above it: the
 /// switch pops `entry` and jumps there with the stack pointer at `top - 8`, which is
 /// what a `call` leaves (16-byte aligned before it, the return address above), so a
-/// backtrace ends there. (The six registers a suspended context's frame holds are
+/// backtrace ends there. (The two registers a suspended context's frame holds are
 /// popped by the code at its resume address; a fresh context has none.)
 ///
 /// # Safety
