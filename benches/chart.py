@@ -5,9 +5,10 @@ usage: python3 benches/chart.py [RESULTS.jsonl] [--svg docs/perf-chart.svg | --n
 
 Without a file it takes the newest benches/results/peers-*.jsonl. It prints markdown
 tables (every server's median and min–max over rounds with p99 latency, the storm's
-server CPU per connection and data errors; then greenhub's value and greenhub/peer ratios) and writes a grouped bar chart of msgs/s
-(c=1, 100, 1000) and connect-storm conns/s. `--base greenhub-2` puts the 2-hub server
-(a `--no-pin` run) in greenhub's place. No dependencies.
+server CPU per connection and data errors; then greenhub's value and greenhub/peer
+ratios) and writes a grouped bar chart of msgs/s (c=1, 100, 1000) and connect-storm
+conns/s. `--base greenhub-2` puts the 2-hub server (a `--no-pin` run) in greenhub's
+place. No dependencies.
 """
 import glob
 import json

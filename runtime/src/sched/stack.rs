@@ -1,7 +1,7 @@
 //! Greenlet stacks: carved from large slabs, guarded, pooled per thread.
 //!
-//! A stack is `size` usable bytes above one guard page, with one more page on top for
-//! its colour (below). Stacks are carved from slabs of
+//! A stack is `size` usable bytes above one guard page, with its colour page (two where
+//! the stride needs it, see "Colour" below) on top. Stacks are carved from slabs of
 //! several megabytes mapped with `MAP_NORESERVE` (only touched pages cost memory) and
 //! `MADV_NOHUGEPAGE` (a 2 MiB huge page behind a 4 KiB stack top would multiply RSS).
 //! Guard pages are installed with `madvise(MADV_GUARD_INSTALL)` where the kernel has it

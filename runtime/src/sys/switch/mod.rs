@@ -18,8 +18,9 @@
 //!   in their prologues anyway, so all six in the asm were a second copy on every park:
 //!   the clobbers are back (eighth pass: echo 891 → 856 instructions per message,
 //!   spawn + join 861 → 851, the yield's 60 unchanged; docs/performance.md).
-//! - AArch64: the same for the general registers: the asm stores the resume address
-//!   and the callee-saved `x19`–`x29` and declares the link register and the
+//! - AArch64: the asm stores the resume address and all the callee-saved general
+//!   registers `x19`–`x29` (what x86-64 did from the fourth pass to the eighth; not
+//!   measured here, see docs/performance.md) and declares the link register and the
 //!   caller-saved registers clobbered (it used to store only `x19`/`x29`, which LLVM
 //!   does not let inline asm clobber, and declare `x20`–`x28` clobbered). The vector
 //!   registers stay declared clobbered, all of them: AAPCS64 preserves only the low

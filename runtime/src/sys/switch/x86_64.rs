@@ -27,10 +27,9 @@ pub(crate) unsafe fn switch(save: *mut *mut u8, resume: *mut u8, pass: *const u8
     // the pushes leave them as they are. Resumed, the context continues at label 2, with
     // its resumer's `pass` in `rdx`, and pops its two registers, so they are as they
     // were. The other callee-saved registers, `r12`–`r15`, are declared clobbered, like
-    // every caller-saved one: the compiler keeps in them across the switch nothing it
-    // has not saved itself (it saves only what is live there, where the push of all six
-    // saved the same registers its callers' prologues had already pushed), and the
-    // enclosing function still restores them for its caller, as the ABI requires.
+    // every caller-saved one: the compiler keeps nothing in them across the switch that
+    // it has not saved itself, and the enclosing function still restores them for its
+    // caller, as the ABI requires.
     // Memory is not `nomem`: other contexts read and write it meanwhile. The direction
     // flag is clear at every switch (the ABI requires it at calls), and MXCSR / the x87
     // control word are shared by all contexts of a thread.
