@@ -21,13 +21,25 @@ use mio::{Events, Interest, Poll, Token};
 use crate::exchange::{connected, Exchange, Progress};
 use crate::pattern::Pattern;
 use crate::stats::{Json, Latencies};
-use crate::{cpu, Outcome};
+use crate::{cpu, wait, Outcome};
 
 /// Connects in flight at once while setting up (so a small accept backlog does not
 /// turn into SYN retransmits that distort the setup time).
 const CONNECT_BATCH: usize = 100;
 /// Setup gives up on connections still not established after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A poll that returns this much later than asked, or a batch of events that takes this
+/// long, means the load generator did not run (stopped, or starved by the host).
+const STALL: Duration = Duration::from_millis(20);
+
+/// `gap` if it is a stall, else zero.
+fn stall(gap: Duration) -> Duration {
+    if gap > STALL {
+        gap
+    } else {
+        Duration::ZERO
+    }
+}
 
 pub struct Config {
     pub addr: SocketAddr,
@@ -117,7 +129,7 @@ pub fn run(cfg: &Config) -> Outcome {
         if setup.elapsed() > CONNECT_TIMEOUT {
             break;
         }
-        poll.poll(&mut events, Some(Duration::from_millis(100))).expect("epoll_wait");
+        wait::poll(&mut poll, &mut events, Some(Duration::from_millis(100)));
         for ev in events.iter() {
             let conn = &mut conns[ev.token().0];
             if !matches!(conn.state, State::Connecting) {
@@ -186,7 +198,13 @@ pub fn run(cfg: &Config) -> Outcome {
         if let Some(Reverse((at, _))) = pace.due.peek() {
             next = next.min(*at);
         }
-        poll.poll(&mut events, Some(next.saturating_duration_since(now))).expect("epoll_wait");
+        let timeout = next.saturating_duration_since(now);
+        wait::poll(&mut poll, &mut events, Some(timeout));
+        // Paced: woken much later than asked, or this long over the events, the process
+        // was stopped (interleave.py) or starved: the schedule moves on by the stall, so
+        // the connections keep their phases instead of all starting at once after it.
+        let woke = Instant::now();
+        pace.postpone(stall(woke.saturating_duration_since(now + timeout)));
         let measuring = window.is_some();
         for ev in events.iter() {
             let id = ev.token().0;
@@ -196,6 +214,7 @@ pub fn run(cfg: &Config) -> Outcome {
             }
         }
         now = Instant::now();
+        pace.postpone(stall(now - woke));
         // Paced: the connections whose next message is due leave now.
         while let Some(&Reverse((at, id))) = pace.due.peek() {
             if at > now {
@@ -270,6 +289,21 @@ pub fn run(cfg: &Config) -> Outcome {
 struct Pace<'a> {
     period: Option<Duration>,
     due: &'a mut BinaryHeap<Reverse<(Instant, usize)>>,
+}
+
+impl Pace<'_> {
+    /// Moves every scheduled start `by` later (paced mode; a closed loop has none).
+    fn postpone(&mut self, by: Duration) {
+        if by.is_zero() || self.due.is_empty() {
+            return;
+        }
+        let mut due = std::mem::take(self.due).into_vec();
+        for Reverse((at, _)) in &mut due {
+            *at += by;
+        }
+        // The same shift for all keeps the heap order.
+        *self.due = BinaryHeap::from(due);
+    }
 }
 
 /// Drives connection `id` as far as its socket allows, starting the next message after

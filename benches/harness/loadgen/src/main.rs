@@ -24,6 +24,7 @@ mod exchange;
 mod pattern;
 mod stats;
 mod storm;
+mod wait;
 #[cfg(test)]
 mod tests;
 

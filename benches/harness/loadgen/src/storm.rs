@@ -11,7 +11,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::exchange::{connected, Exchange, Progress};
 use crate::pattern::Pattern;
 use crate::stats::{Json, Latencies};
-use crate::{cpu, Outcome};
+use crate::{cpu, wait, Outcome};
 
 pub struct Config {
     pub addr: SocketAddr,
@@ -73,7 +73,7 @@ pub fn run(cfg: &Config) -> Outcome {
             timed_out = true;
             break;
         }
-        poll.poll(&mut events, Some(deadline - now)).expect("epoll_wait");
+        wait::poll(&mut poll, &mut events, Some(deadline - now));
         for ev in events.iter() {
             let slot = ev.token().0;
             let Some(short) = slots[slot].as_mut() else {
