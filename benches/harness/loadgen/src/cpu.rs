@@ -1,5 +1,5 @@
 //! CPU time of the server under test (any process, all its threads, from
-//! `/proc/PID/stat`) and of the load generator itself (`getrusage`).
+//! `/proc/PID/stat`) and of the load generator itself (`getrusage`); the monotonic clock.
 
 use std::io;
 use std::time::Duration;
@@ -35,4 +35,13 @@ pub fn own() -> Duration {
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// CLOCK_MONOTONIC in seconds: the clock of `time.monotonic()` in a Python controller.
+pub fn monotonic() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into the one we pass, which lives for
+    // the whole call; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }

@@ -12,10 +12,12 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::exchange::{connected, Exchange, Progress};
@@ -50,7 +52,13 @@ pub struct Config {
     pub server_pid: Option<u32>,
     /// Messages per second in all (paced mode), or `None` (closed loop).
     pub rate: Option<f64>,
+    /// Once connected, print `connected` and warm up until stdin has a line (or closes)
+    /// instead of for `warmup` (`benches/interleave.py` starts every window at once).
+    pub go_on_stdin: bool,
 }
+
+/// The token of stdin in go-on-stdin mode (connections are `0..conns`).
+const GO: Token = Token(usize::MAX);
 
 enum State {
     Connecting,
@@ -165,9 +173,18 @@ pub fn run(cfg: &Config) -> Outcome {
     let mut scratch = vec![0u8; 64 * 1024];
     let mut latencies = Latencies::default();
     let start = Instant::now();
-    let warm_end = start + cfg.warmup;
-    let end = warm_end + cfg.duration;
+    // Go on stdin: the warm-up lasts until stdin is readable (`end` then follows it).
+    let mut warm_end = start + cfg.warmup;
+    if cfg.go_on_stdin {
+        warm_end = start + Duration::from_secs(24 * 3600);
+        poll.registry().register(&mut SourceFd(&0), GO, Interest::READABLE).expect("epoll_ctl stdin");
+        println!("connected {connected_n}");
+        let _ = std::io::stdout().flush();
+    }
+    let mut end = warm_end + cfg.duration;
     let mut window: Option<(Instant, Duration, Option<Duration>)> = None;
+    // The window on CLOCK_MONOTONIC, which a controller can compare with its own times.
+    let mut window_mono = (0.0, 0.0);
     let mut msgs = 0u64;
     // Paced: each connection's next start, spread over one period at the beginning.
     let period = cfg.rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(cfg.conns as f64 / r));
@@ -190,6 +207,8 @@ pub fn run(cfg: &Config) -> Outcome {
     let mut now = Instant::now();
     while connected_n > 0 && now < end {
         if window.is_none() && now >= warm_end {
+            end = now + cfg.duration;
+            window_mono.0 = cpu::monotonic();
             let server = cfg.server_pid.and_then(|pid| cpu::process(pid).ok());
             window = Some((now, cpu::own(), server));
             msgs = 0;
@@ -207,6 +226,11 @@ pub fn run(cfg: &Config) -> Outcome {
         pace.postpone(stall(woke.saturating_duration_since(now + timeout)));
         let measuring = window.is_some();
         for ev in events.iter() {
+            if ev.token() == GO {
+                warm_end = woke; // the window opens at the top of the loop
+                let _ = poll.registry().deregister(&mut SourceFd(&0));
+                continue;
+            }
             let id = ev.token().0;
             let conn = &mut conns[id];
             if matches!(conn.state, State::Connected) {
@@ -230,6 +254,7 @@ pub fn run(cfg: &Config) -> Outcome {
         }
     }
     let stop = Instant::now();
+    window_mono.1 = cpu::monotonic();
     let (w_start, own0, server0) = window.unwrap_or((stop, cpu::own(), None));
     let server1 = cfg.server_pid.and_then(|pid| cpu::process(pid).ok());
     let own1 = cpu::own();
@@ -251,6 +276,8 @@ pub fn run(cfg: &Config) -> Outcome {
         .num("connected", connected_n)
         .num("active_at_end", active)
         .num("msgs", msgs)
+        .float("window_start_mono_s", window_mono.0, 6)
+        .float("window_end_mono_s", window_mono.1, 6)
         .float("msgs_per_s", if secs > 0.0 { msgs as f64 / secs } else { 0.0 }, 1)
         .float("p50_us", p50, 1)
         .float("p99_us", p99, 1)

@@ -7,6 +7,13 @@
 //! errors, mismatches and bytes verified; with `--server-pid` also the server's CPU % and
 //! **server CPU µs per message** over the measured window (and its own CPU %).
 //!
+//! With `--go-on-stdin` it prints `connected N` once connected and warms up until stdin
+//! has a line (or closes); `benches/interleave.py` uses that to open every load
+//! generator's window at once, and stops and continues them (SIGSTOP / SIGCONT): an
+//! interrupted `epoll_wait` is an empty poll, and a paced schedule moves on by a stall
+//! instead of sending the stalled time's messages at once. The window's bounds are in
+//! the JSON on CLOCK_MONOTONIC (`window_start_mono_s`, `window_end_mono_s`).
+//!
 //! Storm mode (`--connect-storm N`): N short connections, `--storm-concurrency` at once,
 //! each one message then close; reports conns/s and, with `--server-pid`, the server's
 //! CPU µs per completed connection (over the whole storm; clock-tick resolution).
@@ -69,6 +76,10 @@ struct Args {
     /// closed loop, each message right after the last echo.
     #[arg(long)]
     rate: Option<f64>,
+    /// Echo mode: once connected, print `connected N` and warm up until stdin has a
+    /// line or closes, then measure for `--duration` (for benches/interleave.py).
+    #[arg(long)]
+    go_on_stdin: bool,
 }
 
 /// What a run reports.
@@ -115,6 +126,7 @@ fn main() -> ExitCode {
             duration,
             server_pid: args.server_pid,
             rate: args.rate,
+            go_on_stdin: args.go_on_stdin,
         }),
     };
     println!("{}", if args.json { &outcome.json } else { &outcome.human });

@@ -38,6 +38,7 @@ fn echo_run(addr: SocketAddr, conns: usize) -> crate::Outcome {
         duration: Duration::from_millis(200),
         server_pid: Some(std::process::id()),
         rate: None,
+        go_on_stdin: false,
     })
 }
 
@@ -139,6 +140,7 @@ fn a_paced_run_offers_at_most_its_rate() {
         duration: Duration::from_millis(500),
         server_pid: None,
         rate: Some(200.0),
+        go_on_stdin: false,
     });
     assert_eq!((out.mismatches, out.connected), (0, 4));
     assert_eq!(field(&out.json, "errors"), "0");

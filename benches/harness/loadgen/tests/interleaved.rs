@@ -1,9 +1,9 @@
-//! The load generator stopped and continued in the middle of a paced run, as
-//! `benches/interleave.py` does to every load generator it rotates: the run goes on (an
-//! interrupted `epoll_wait` is no error of the run), and the connections keep their
-//! phases instead of all sending at once when it continues.
+//! The load generator as `benches/interleave.py` drives it: stopped and continued in the
+//! middle of a paced run, the run goes on (an interrupted `epoll_wait` is no error of the
+//! run) and the connections keep their phases instead of all sending at once when it
+//! continues; with `--go-on-stdin` the window opens when stdin says so.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -75,4 +75,44 @@ fn a_paced_run_survives_a_stop_and_keeps_its_phases() {
     let period = arrivals.iter().filter(|&&t| t >= resumed && t < resumed + Duration::from_millis(100)).count();
     assert!(burst <= 10, "{burst} of the first period's {period} messages in its first 15 ms");
     assert!((15..=25).contains(&period), "{period} messages in the first period after the stop");
+}
+
+/// CLOCK_MONOTONIC in seconds (the clock the load generator reports its window on).
+fn monotonic() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into the one we pass, which lives for
+    // the whole call.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+#[test]
+fn the_window_opens_when_stdin_says_go() {
+    let port = echo_server(Arc::new(Mutex::new(Vec::new())));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["--addr", &format!("127.0.0.1:{port}"), "--conns", "3", "--duration", "0.5"])
+        .args(["--go-on-stdin", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "connected 3\n");
+    // Warming up until told: still running well past its duration.
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(child.try_wait().unwrap().is_none(), "it ended before the go");
+    let go = monotonic();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut json = String::new();
+    out.read_to_string(&mut json).unwrap();
+    assert!(child.wait().unwrap().success(), "{json}");
+    assert_eq!(field(&json, "errors"), "0", "{json}");
+    assert_eq!(field(&json, "connected"), "3", "{json}");
+    assert!(field(&json, "msgs").parse::<u64>().unwrap() > 0, "{json}");
+    let start: f64 = field(&json, "window_start_mono_s").parse().unwrap();
+    let end: f64 = field(&json, "window_end_mono_s").parse().unwrap();
+    assert!(start >= go && start < go + 0.5, "window opened at {start}, go at {go}");
+    assert!(end - start >= 0.5 && end - start < 1.0, "window {start}..{end}");
 }
