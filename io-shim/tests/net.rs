@@ -514,18 +514,11 @@ fn closed_sockets_leave_epoll_and_into_std_deregisters() {
     assert!(out.stdout.contains("ok\n"), "{}", out.stdout);
 }
 
-/// Sums a 384 KiB array kept on the stack: more than a default (256 KiB) stack holds.
-#[inline(never)]
-fn sum_on_stack(seed: u8) -> u64 {
-    let big = std::hint::black_box([seed; 384 * 1024]);
-    big.iter().map(|&b| u64::from(b)).sum()
-}
-
 /// A handler that reads one byte and answers with `sum_on_stack` of it.
 fn deep_handler(mut conn: TcpStream, _peer: SocketAddr) {
     let mut b = [0u8; 1];
     if conn.read_exact(&mut b).is_ok() {
-        let _ = conn.write_all(&sum_on_stack(b[0]).to_le_bytes());
+        let _ = conn.write_all(&greenhub_testkit::sum_on_stack(b[0]).to_le_bytes());
     }
 }
 
@@ -592,7 +585,7 @@ fn child_datagram_server_with_big_handler_stacks() {
         return;
     }
     let server = greenhub::server::DatagramServer::bind("127.0.0.1:0", |d: &[u8], peer, sock: &UdpSocket| {
-        let _ = sock.send_to(&sum_on_stack(d[0]).to_le_bytes(), peer);
+        let _ = sock.send_to(&greenhub_testkit::sum_on_stack(d[0]).to_le_bytes(), peer);
     })
     .unwrap()
     .stack_size(4 << 20)

@@ -81,13 +81,6 @@ fn the_grace_period_ends_with_a_kill() {
     assert_eq!(c.read(&mut buf).unwrap(), 0, "the killed handler closed the connection");
 }
 
-/// Sums a 384 KiB array kept on the stack: more than a default (256 KiB) stack holds.
-#[inline(never)]
-fn sum_on_stack(seed: u8) -> u64 {
-    let big = std::hint::black_box([seed; 384 * 1024]);
-    big.iter().map(|&b| u64::from(b)).sum()
-}
-
 #[test]
 fn child_workers_with_big_handler_stacks() {
     if !greenhub_testkit::is_child() {
@@ -96,7 +89,7 @@ fn child_workers_with_big_handler_stacks() {
     let deep = |mut c: TcpStream, _peer: SocketAddr| {
         let mut b = [0u8; 1];
         if c.read_exact(&mut b).is_ok() {
-            let _ = c.write_all(&sum_on_stack(b[0]).to_le_bytes());
+            let _ = c.write_all(&greenhub_testkit::sum_on_stack(b[0]).to_le_bytes());
         }
     };
     let server =

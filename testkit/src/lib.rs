@@ -1,6 +1,7 @@
-//! Helpers shared by the integration tests of every crate: an ordered event log, and
-//! the one child-process harness — running one test of the same binary alone in a child
-//! process, for cases that would abort or hang, or that need a fresh process.
+//! Helpers shared by the integration tests of every crate: an ordered event log, a
+//! function that needs a deep stack, and the one child-process harness — running one
+//! test of the same binary alone in a child process, for cases that would abort or hang,
+//! or that need a fresh process.
 //!
 //! A test that runs as a child returns at once unless [`is_child`]; its parent calls
 //! [`child`] (or [`child_with`]) and asserts on the [`Child`] it gets back.
@@ -106,4 +107,12 @@ fn read_all(r: Option<&mut impl std::io::Read>) -> String {
         s = String::from_utf8_lossy(&b).into_owned();
     }
     s
+}
+
+/// Sums a 384 KiB array kept on the stack: more than a default (256 KiB) greenlet stack
+/// holds, for the tests of bigger handler stacks (`seed` times 384 Ki).
+#[inline(never)]
+pub fn sum_on_stack(seed: u8) -> u64 {
+    let big = std::hint::black_box([seed; 384 * 1024]);
+    big.iter().map(|&b| u64::from(b)).sum()
 }
