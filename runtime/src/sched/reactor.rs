@@ -53,7 +53,9 @@ const WAKER: mio::Token = mio::Token(usize::MAX);
 /// the kernel's socket state, just reported by `epoll_wait`) in cache between the event
 /// and the read; measured on the echo server, 64 against 1,024: server CPU per message
 /// 9.2 vs 10.4 µs at 1,000 connections and 11.5 vs 11.9 µs at 9,000, equal at 100
-/// (docs/performance.md). The extra `epoll_wait` calls cost under 1/64 of one per message.
+/// (docs/performance.md; on the later AMD machine, servers measured side by side, 16, 32,
+/// 64 and 256 are level within 1 %). The extra `epoll_wait` calls cost under 1/64 of one
+/// per message.
 const EVENTS_PER_POLL: usize = 64;
 
 /// Readiness bits cached per fd. The *closed* bits (peer hung up, or an error) are never
