@@ -52,7 +52,7 @@ pub struct Config {
     pub server_pid: Option<u32>,
     /// Messages per second in all (paced mode), or `None` (closed loop).
     pub rate: Option<f64>,
-    /// Once connected, print `connected` and warm up until stdin has a line (or closes)
+    /// Once connected, print `connected N` and warm up until stdin has a line (or closes)
     /// instead of for `warmup` (`benches/interleave.py` starts every window at once).
     pub go_on_stdin: bool,
 }
@@ -177,7 +177,11 @@ pub fn run(cfg: &Config) -> Outcome {
     let mut warm_end = start + cfg.warmup;
     if cfg.go_on_stdin {
         warm_end = start + Duration::from_secs(24 * 3600);
-        poll.registry().register(&mut SourceFd(&0), GO, Interest::READABLE).expect("epoll_ctl stdin");
+        if let Err(e) = poll.registry().register(&mut SourceFd(&0), GO, Interest::READABLE) {
+            // A regular file (or nothing) cannot be watched: say so instead of a panic.
+            eprintln!("loadgen: --go-on-stdin needs a pipe, socket or terminal on stdin: {e}");
+            std::process::exit(64);
+        }
         println!("connected {connected_n}");
         let _ = std::io::stdout().flush();
     }

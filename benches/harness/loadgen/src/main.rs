@@ -18,7 +18,8 @@
 //! each one message then close; reports conns/s and, with `--server-pid`, the server's
 //! CPU µs per completed connection (over the whole storm; clock-tick resolution).
 //!
-//! Exit status: 0, 2 if any echoed byte was wrong, 3 if nothing connected, 64 bad usage.
+//! Exit status: 0, 2 if any echoed byte was wrong, 3 if nothing connected, 64 bad usage
+//! (also `--go-on-stdin` with a stdin epoll cannot watch).
 //!
 //! ```sh
 //! loadgen --addr 127.0.0.1:7000 --conns 100 --size 64 --duration 5 --warmup 1 --json

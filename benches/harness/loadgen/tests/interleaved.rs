@@ -116,3 +116,18 @@ fn the_window_opens_when_stdin_says_go() {
     assert!(start >= go && start < go + 0.5, "window opened at {start}, go at {go}");
     assert!(end - start >= 0.5 && end - start < 1.0, "window {start}..{end}");
 }
+
+#[test]
+fn go_on_stdin_refuses_a_stdin_it_cannot_watch() {
+    let port = echo_server(Arc::new(Mutex::new(Vec::new())));
+    // A regular file: epoll refuses it (EPERM).
+    let file = std::fs::File::open(env!("CARGO_MANIFEST_DIR").to_string() + "/Cargo.toml").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["--addr", &format!("127.0.0.1:{port}"), "--conns", "1", "--go-on-stdin"])
+        .stdin(file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--go-on-stdin needs a pipe"), "{err}");
+}
